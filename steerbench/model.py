@@ -221,6 +221,10 @@ def load_model(name: str = DEFAULT_MODEL, *, device: str | None = None, dtype: s
     from transformer_lens.model_bridge import TransformerBridge
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
     if dtype not in DTYPES:
         raise ConfigError(f"dtype '{dtype}' is not supported; use one of {', '.join(DTYPES)}")
     source = resolve_source(name)

@@ -1,0 +1,61 @@
+"""`steerbench direction build`: build (or fetch from the cache) one direction and print its stats."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    direction = subparsers.add_parser("direction", help="build and inspect steering directions")
+    commands = direction.add_subparsers(dest="direction_command", required=True)
+    build = commands.add_parser("build", help="build one direction, save it to the cache and print its stats")
+    build.add_argument("--layer", required=True, help="block index, negative index or depth fraction (e.g. 15, -1, 0.5)")
+    build.add_argument("--model", default="smollm2-135m", help="alias, hub id or checkpoint directory")
+    build.add_argument("--method", default="contrastive_prefix",
+                       help="contrastive_prefix | diff_in_means | outcome_conditioned")
+    build.add_argument("--position", default="prefix_mean", help="prefix_mean | prefix_first | prefix_last")
+    build.add_argument("--hook-point", default="resid_post", help="resid_post | resid_pre")
+    build.add_argument("--n-prompts", default=None, help="harm_train prompts to use (default: all)")
+    build.add_argument("--device", default=None)
+    build.add_argument("--cache-dir", default=".steerbench_cache")
+    build.add_argument("--json", action="store_true", help="print the direction's metadata as JSON")
+    build.set_defaults(func=run_build)
+
+
+def run_build(args) -> int:
+    from steerbench.config import DirectionConfig, StudyConfig
+    from steerbench.directions import check_method
+    from steerbench.errors import ConfigError
+    from steerbench.model import load_model, resolve_layer, resolve_source
+    from steerbench.pipeline import open_study
+
+    check_method(args.method, args.position, args.hook_point)
+    layer_arg = float(args.layer) if any(c in args.layer for c in ".e") else int(args.layer)
+    resolve_source(args.model)  # fail fast, in one line, before anything heavy
+    n_prompts = None if args.n_prompts in (None, "all") else int(args.n_prompts)
+    if n_prompts is not None and n_prompts < 1:
+        raise ConfigError(f"--n-prompts {args.n_prompts}: give a positive number or 'all'")
+    config = StudyConfig(
+        model=args.model, device=args.device, layers=(layer_arg,), n_prompts=n_prompts, cache_dir=args.cache_dir,
+        direction=DirectionConfig(method=args.method, position=args.position, hook_point=args.hook_point),
+    )
+    model = load_model(args.model, device=args.device)
+    layer = resolve_layer(layer_arg, model.n_layers)
+    study = open_study(config, rootdir=Path.cwd(), model=model, progress=print)
+    direction = study.direction(layer)
+    meta = {k: v for k, v in dataclasses.asdict(direction).items() if k != "unit"}
+    if args.json:
+        print(json.dumps(meta, indent=2, sort_keys=True, default=str))
+        return 0
+    s = direction.stats
+    print(f"direction {direction.method}/{direction.position} at layer {layer} ({direction.hook_point}) of {model.name}")
+    print(f"  natural scale (norm of mean contrast)  {direction.scale:.3f}")
+    print(f"  prompts                               {s.n_prompts}")
+    print(f"  mean per-prompt contrast norm         {s.mean_prompt_norm:.3f}")
+    print(f"  split-half cosine                     {s.split_half_cosine:.4f}")
+    print(f"  cosine across batches                 {s.batch_cosine:.4f}")
+    print(f"  degenerate                            {s.degenerate}")
+    print(f"  cached under {study.cache_root / 'directions'}")
+    return 0

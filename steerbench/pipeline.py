@@ -1,0 +1,188 @@
+"""The cached stages of a study: directions per layer, completion rows per (cell, split).
+
+A ``Study`` ties a StudyConfig to a loaded model and its prompt sets. Every expensive result is
+stored under ``<cache_dir>/<stage>/<key>`` where the key hashes all inputs (model fingerprint,
+prompt-set hash, parameters, code version), written atomically under a file lock: pytest-xdist
+workers compute each entry once, reruns reuse it, and an interrupted run keeps what it finished.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from steerbench.cache import atomic_write, key_of, locked
+from steerbench.directions import Direction, build_directions, load_direction, random_direction, save_direction
+from steerbench.interventions import BASELINE, Cell, row_steer
+from steerbench.model import resolve_layer
+from steerbench.rows import completion_rows
+
+CORE_SPLITS = ("harm_train", "harm_test", "benign")
+VARIANTS = ("main", "alt_prefix", "random")  # which direction a cell steers along
+RANDOM_DIRECTION_SEED = 1234
+
+
+def _noop(message: str) -> None:
+    return None
+
+
+@dataclass(eq=False)
+class Study:
+    """A configured study on a loaded model: the grid, the prompt sets and the on-disk cache."""
+
+    config: object  # steerbench.config.StudyConfig
+    model: object  # steerbench.model.SteerModel
+    splits: dict  # split name -> PromptSet (already limited to n_prompts)
+    cache_root: Path
+    progress: Callable[[str], None] = _noop
+
+    @property
+    def layers(self) -> tuple[int, ...]:
+        return tuple(sorted({resolve_layer(layer, self.model.n_layers) for layer in self.config.layers}))
+
+    def cells(self) -> list[Cell]:
+        """The grid, sorted: every xdist worker sees the same list in the same order."""
+        return sorted(
+            Cell(layer, intervention, float(alpha))
+            for layer in self.layers
+            for intervention in sorted(self.config.interventions)
+            for alpha in sorted(self.config.alphas)
+        )
+
+    # ---- directions ------------------------------------------------------------------------
+    def _direction_key(self, layer: int, refusal_prefix: str, compliance_prefix: str) -> str:
+        d = self.config.direction
+        build_set = self.splits["harm_train"].limit(d.n_build_prompts)
+        return key_of({
+            "stage": "direction", "model": self.model.fingerprint, "layer": layer, "method": d.method,
+            "position": d.position, "hook_point": d.hook_point, "refusal_prefix": refusal_prefix,
+            "compliance_prefix": compliance_prefix, "prompts": build_set.content_hash(),
+            "benign": self.splits["benign"].content_hash() if d.method == "diff_in_means" else None,
+        })
+
+    def direction(self, layer: int, variant: str = "main") -> Direction:
+        """The steering direction at ``layer``: main prefixes, alternative prefixes, or random control."""
+        d = self.config.direction
+        if variant == "random":
+            return random_direction(self.direction(layer, "main"), RANDOM_DIRECTION_SEED + layer)
+        prefixes = (d.refusal_prefix, d.compliance_prefix) if variant == "main" else (d.alt_refusal_prefix, d.alt_compliance_prefix)
+        stem = lambda lay: self.cache_root / "directions" / self._direction_key(lay, *prefixes)  # noqa: E731
+        if stem(layer).with_suffix(".json").exists():
+            return load_direction(stem(layer))
+        with locked(self.cache_root / "directions" / f"build-{variant}"):
+            if stem(layer).with_suffix(".json").exists():
+                return load_direction(stem(layer))
+            self.progress(f"building {variant} directions at layers {list(self.layers)}")
+            build_set = self.splits["harm_train"].limit(d.n_build_prompts)
+            outcome_kwargs = self._outcome_inputs(build_set) if d.method == "outcome_conditioned" else {}
+            built = build_directions(
+                self.model, build_set.texts(), list(self.layers), method=d.method, position=d.position,
+                hook_point=d.hook_point, refusal_prefix=prefixes[0], compliance_prefix=prefixes[1],
+                benign_prompts=self.splits["benign"].texts() if d.method == "diff_in_means" else (),
+                provenance={"prompts_hash": build_set.content_hash(), "variant": variant}, **outcome_kwargs,
+            )
+            for lay, direction in built.items():
+                save_direction(direction, stem(lay))
+        return built[layer]
+
+    def _outcome_inputs(self, build_set) -> dict:
+        frame = self.rows(BASELINE, "harm_train")
+        by_id = frame.set_index("prompt_id")
+        ids = [p.id for p in build_set if p.id in by_id.index]
+        return {"completions": [by_id.loc[i, "completion"] for i in ids],
+                "refused": [bool(by_id.loc[i, "is_refusal"]) for i in ids]}
+
+    # ---- completion rows ---------------------------------------------------------------------
+    def rows_path(self, cell: Cell, split: str, *, variant: str = "main", seed: int | None = None, subset: int | None = None) -> Path:
+        """The parquet file of per-completion rows for one (cell, split), computing it if needed."""
+        seed = self.config.seed if seed is None else seed
+        prompt_set = self.splits[split].limit(subset)
+        if cell.intervention != "baseline" and cell.alpha == 0.0:
+            # alpha = 0 is the identity (tests/test_interventions.py, sanity evals): its rows are the
+            # baseline's, relabelled; this saves one generation per layer and intervention.
+            return self._relabelled_baseline(cell, split, seed, subset)
+        direction = None if cell.intervention == "baseline" else self.direction(cell.layer, variant)
+        gen = self.config.generation
+        key = key_of({
+            "stage": "rows", "model": self.model.fingerprint, "prompts": prompt_set.content_hash(), "split": split,
+            "cell": dataclasses.asdict(cell), "variant": variant, "seed": seed, "alpha_units": self.config.alpha_units,
+            "direction": None if direction is None else [direction.provenance, direction.scale, direction.method],
+            "generation": dataclasses.asdict(gen), "prefixes": [self.config.direction.refusal_prefix, self.config.direction.compliance_prefix],
+        })
+        path = self.cache_root / "rows" / f"{key}.parquet"
+        if path.exists():
+            return path
+        with locked(path):
+            if path.exists():
+                return path
+            baseline = None if cell.intervention == "baseline" else self.rows(BASELINE, split, seed=seed, subset=subset)
+            steer = None if direction is None else row_steer(
+                cell, direction.unit, direction.scale, direction.hook_point, self.config.alpha_units)
+            began = time.perf_counter()
+            frame = completion_rows(
+                self.model, prompt_set, split, cell, steer, seed=seed, generation=gen,
+                refusal_prefix=self.config.direction.refusal_prefix,
+                compliance_prefix=self.config.direction.compliance_prefix,
+                baseline=baseline, variant=variant,
+            )
+            tokens = int(frame["n_tokens"].sum())
+            self.progress(f"{split} {cell.id}{'' if variant == 'main' else ' (' + variant + ')'} seed {seed}: "
+                          f"{len(frame)} completions, {tokens / max(time.perf_counter() - began, 1e-9):.0f} tok/s")
+            atomic_write(path, lambda p: frame.to_parquet(p, index=False))
+        return path
+
+    def _relabelled_baseline(self, cell: Cell, split: str, seed: int, subset: int | None) -> Path:
+        source = self.rows_path(BASELINE, split, seed=seed, subset=subset)
+        path = source.with_name(f"{source.stem}-{cell.id}.parquet")
+        if path.exists():
+            return path
+        import pandas as pd
+
+        frame = pd.read_parquet(source)
+        frame = frame.assign(layer=cell.layer, intervention=cell.intervention, alpha=cell.alpha, cell=cell.id, drift=0.0)
+        with locked(path):
+            atomic_write(path, lambda p: frame.to_parquet(p, index=False))
+        return path
+
+    def rows(self, cell: Cell, split: str, **kwargs):
+        """The rows of one (cell, split) as a pandas DataFrame."""
+        import pandas as pd
+
+        return pd.read_parquet(self.rows_path(cell, split, **kwargs))
+
+
+def open_study(config, *, rootdir: Path, progress: Callable[[str], None] = _noop, model=None,
+               run_token: str = "") -> Study:
+    """Load the model and prompt sets a StudyConfig names.
+
+    With ``use_cache`` off, results go to a scratch cache shared by this run's workers only
+    (``run_token`` identifies the run), so nothing from earlier runs is reused.
+    """
+    from steerbench.model import load_model
+    from steerbench.prompts import load_split
+
+    model = model or load_model(config.model, device=config.device, dtype=config.dtype)
+    splits = {name: load_split(name).limit(config.n_prompts) for name in CORE_SPLITS}
+    cache_root = Path(config.cache_dir)
+    if not cache_root.is_absolute():
+        cache_root = rootdir / cache_root
+    if not config.use_cache:
+        # --no-cache: compute everything afresh into a per-process scratch area
+        cache_root = cache_root / "nocache" / (run_token or f"{time.time_ns()}")
+    return Study(config=config, model=model, splits=splits, cache_root=cache_root, progress=progress)
+
+
+def describe(study: Study) -> dict:
+    """What run.json should say about the study's inputs."""
+    return {
+        "model": study.model.name, "model_fingerprint": study.model.fingerprint,
+        "weights_note": study.model.weights_note, "n_layers": study.model.n_layers,
+        "layers_resolved": list(study.layers), "device": study.model.device,
+        "prompt_sets": {name: {"n": len(s), "hash": s.content_hash()} for name, s in study.splits.items()},
+        "cells": [c.id for c in study.cells()],
+    }
+
+

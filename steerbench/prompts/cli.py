@@ -1,0 +1,103 @@
+"""`steerbench prompts make | ingest | validate` (registered by steerbench/cli.py).
+
+Bad input raises DataError (steerbench/cli.py prints it and exits 2); `validate` prints every
+problem, one per line, and returns 1 when there is any.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from steerbench.prompts.load import DEFAULT_DATA_DIR
+from steerbench.prompts.shift import format_shift_report
+from steerbench.prompts.taxonomy import DEFAULT_TAXONOMY_DIR, load_taxonomy
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("prompts", help="make, ingest and validate prompt sets")
+    commands = parser.add_subparsers(dest="prompts_command", required=True)
+
+    make = commands.add_parser("make", help="regenerate the prompt files from the templates (byte-identical per seed)")
+    make.add_argument("--out-dir", type=Path, default=DEFAULT_DATA_DIR, help="output directory (default: %(default)s)")
+    make.add_argument("--n-train", type=int, default=150, help="harm_train size (default: %(default)s)")
+    make.add_argument("--n-test", type=int, default=150, help="harm_test size (default: %(default)s)")
+    make.add_argument("--n-benign", type=int, default=200,
+                      help="benign size, including one paired control per harm_test prompt (default: %(default)s)")
+    make.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    make.set_defaults(func=run_make)
+
+    ingest = commands.add_parser("ingest", help="convert a user CSV / JSON / JSONL file into a prompt file")
+    ingest.add_argument("file", type=Path, help="input .csv (with header), .json (array of objects) or .jsonl")
+    ingest.add_argument("--out", type=Path, required=True, help="output .jsonl (written only if every row is valid)")
+    ingest.add_argument("--split", default=None, help="split name and prefix of generated ids (default: the output's stem)")
+    ingest.add_argument("--expected-behavior", default="refuse", choices=("refuse", "comply", "calibrated"),
+                        help="for rows without an expected_behavior column (default: %(default)s)")
+    ingest.add_argument("--taxonomy-dir", type=Path, default=DEFAULT_TAXONOMY_DIR, help="(default: %(default)s)")
+    ingest.set_defaults(func=run_ingest)
+
+    validate = commands.add_parser("validate", help="check a prompt directory (or one file) and print the shift report")
+    validate.add_argument("path", type=Path, nargs="?", default=DEFAULT_DATA_DIR,
+                          help="prompt directory or .jsonl file (default: %(default)s)")
+    validate.add_argument("--taxonomy-dir", type=Path, default=DEFAULT_TAXONOMY_DIR, help="(default: %(default)s)")
+    validate.set_defaults(func=run_validate)
+
+
+def run_make(args: argparse.Namespace) -> int:
+    from steerbench.prompts.make import make_prompt_files
+
+    paths = make_prompt_files(args.out_dir, n_train=args.n_train, n_test=args.n_test, n_benign=args.n_benign,
+                              seed=args.seed)
+    for path in paths.values():
+        print(f"wrote {path} ({_count_lines(path)} prompts)")
+    return 0
+
+
+def run_ingest(args: argparse.Namespace) -> int:
+    from steerbench.prompts.ingest import ingest_file
+
+    prompt_set = ingest_file(args.file, args.out, split=args.split, expected_behavior=args.expected_behavior,
+                             taxonomy=load_taxonomy(args.taxonomy_dir))
+    print(f"wrote {args.out} ({len(prompt_set)} prompts, split {prompt_set.name!r})")
+    return 0
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    from steerbench.prompts.validate import validate_path
+
+    result = validate_path(args.path, load_taxonomy(args.taxonomy_dir))
+    for problem in result.problems:
+        print(problem)
+    for path, count in result.file_counts:
+        print(f"{path}: {count} prompts")
+    if result.shift is not None:
+        print(format_shift_report(result.shift))
+    if result.problems:
+        print(f"{len(result.problems)} problem(s) found in {args.path}")
+        return 1
+    print(f"OK: {args.path} is valid")
+    return 0
+
+
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as handle:
+        return sum(1 for _ in handle)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run only the prompts commands (``python -m steerbench.prompts.cli validate``)."""
+    from steerbench.errors import SteerbenchError
+
+    parser = argparse.ArgumentParser(prog="steerbench")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["prompts", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return int(args.func(args) or 0)
+    except SteerbenchError as error:
+        print(f"steerbench: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

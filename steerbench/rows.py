@@ -1,0 +1,79 @@
+"""Per-completion rows: generate one (cell, split) and score every completion.
+
+The row layout is the ``results.parquet`` schema (docs/CONTRACTS.md). Model-based scores come from
+three extra teacher-forced passes, all batched: fluency under the unsteered model, and the refusal
+log-odds (refusal prefix vs compliance prefix) under the cell's steering.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+from steerbench.generation import GenRequest, SamplingConfig, generate
+from steerbench.metrics import classify_outcome, confound_stats, representation_distance, score_helpfulness, score_refusal
+from steerbench.metrics.logodds import fluency_logprobs, refusal_logodds
+
+
+def completion_rows(model, prompt_set, split: str, cell, steer, *, seed: int, generation, refusal_prefix: str,
+                    compliance_prefix: str, baseline=None, variant: str = "main"):
+    """Generate and score every prompt of ``prompt_set`` under ``steer``; return a DataFrame.
+
+    Args:
+        baseline: the baseline rows of the same prompts and seed (DataFrame) for the drift column,
+            or None for the baseline itself (drift is NaN there).
+    """
+    import pandas as pd
+
+    sampling = SamplingConfig(max_new_tokens=generation.max_new_tokens, temperature=generation.temperature,
+                              top_p=generation.top_p, seed=seed)
+    prompts = list(prompt_set)
+    requests = [GenRequest(p.id, p.prompt, sample, steer) for p in prompts for sample in range(generation.samples_per_prompt)]
+    generations = generate(model, requests, sampling, batch_size=generation.batch_size)
+    by_id = {p.id: p for p in prompts}
+    texts = [by_id[g.prompt_id].prompt for g in generations]
+    completion_ids = [g.token_ids[:-1] if g.ended_eos else g.token_ids for g in generations]
+    fluency = fluency_logprobs(model, texts, completion_ids, batch_size=generation.batch_size)
+    logodds_by_prompt = dict(zip(
+        [p.id for p in prompts],
+        refusal_logodds(model, [p.prompt for p in prompts], [steer] * len(prompts), refusal_prefix=refusal_prefix,
+                        compliance_prefix=compliance_prefix, batch_size=generation.batch_size),
+    ))
+    records = []
+    for g, fluency_lp in zip(generations, fluency):
+        prompt = by_id[g.prompt_id]
+        refusal = score_refusal(g.text)
+        helpfulness = score_helpfulness(g.text, g.n_tokens, refusal=refusal)
+        confounds = confound_stats(g.token_ids, g.token_logprobs, g.token_entropies, g.ended_eos)
+        fluency_value = None if math.isnan(fluency_lp) else float(fluency_lp)
+        records.append({
+            "prompt_id": g.prompt_id, "split": split, "family": prompt.meta.family, "style": prompt.meta.style,
+            "slice": prompt.meta.slice, "prompt": prompt.prompt, "layer": cell.layer, "intervention": cell.intervention,
+            "alpha": float(cell.alpha), "cell": cell.id, "variant": variant, "seed": seed, "sample_index": g.sample_index,
+            "completion": g.text, "n_tokens": g.n_tokens, "ended_eos": g.ended_eos,
+            "mean_logprob": confounds.mean_logprob, "mean_entropy": confounds.mean_entropy,
+            "refusal_score": refusal.score, "is_refusal": refusal.is_refusal,
+            "matched": json.dumps([[phrase, weight] for phrase, weight in refusal.matched]),
+            "helpfulness_score": helpfulness.score, "is_helpful": helpfulness.is_helpful,
+            "outcome": classify_outcome(g.text, refusal, fluency_value),
+            "fluency_logprob": float(fluency_lp), "distinct_1": confounds.distinct_1, "distinct_2": confounds.distinct_2,
+            "longest_repeat": confounds.longest_repeated_ngram, "refusal_logodds": float(logodds_by_prompt[g.prompt_id]),
+            "drift": math.nan,
+        })
+    frame = pd.DataFrame.from_records(records)
+    if baseline is not None:
+        frame["drift"] = _drift(frame, baseline)
+    return frame
+
+
+def _drift(frame, baseline):
+    """Per-row 1 - cosine(MiniLM(baseline completion), MiniLM(steered completion)), paired by CRN."""
+    base = baseline.set_index(["prompt_id", "sample_index"])["completion"]
+    keys = list(zip(frame["prompt_id"], frame["sample_index"]))
+    paired = [(base.get(k), text) for k, text in zip(keys, frame["completion"])]
+    present = [i for i, (b, _) in enumerate(paired) if b is not None]
+    result = representation_distance([paired[i][0] for i in present], [paired[i][1] for i in present])
+    drift = [math.nan] * len(frame)
+    for i, value in zip(present, result.per_pair):
+        drift[i] = value
+    return drift
