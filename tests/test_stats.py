@@ -1,0 +1,180 @@
+"""Wilson intervals, the paired bootstrap, and gate verdicts (steerbench.stats)."""
+
+import math
+import time
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from steerbench.stats import (
+    Interval,
+    Verdict,
+    bootstrap_mean,
+    paired_bootstrap_diff,
+    verdict,
+    wilson_interval,
+)
+
+
+# --- Wilson -------------------------------------------------------------------------------------
+
+
+def test_wilson_known_values():
+    # Reference values (Newcombe 1998 / statsmodels proportion_confint(method="wilson")).
+    half = wilson_interval(5, 10)
+    assert half.estimate == 0.5
+    assert half.low == pytest.approx(0.2366, abs=1e-4)
+    assert half.high == pytest.approx(0.7634, abs=1e-4)
+    zero = wilson_interval(0, 10)
+    assert zero.low == 0.0 and zero.high == pytest.approx(0.2775, abs=1e-4)
+    full = wilson_interval(10, 10)
+    assert full.high == 1.0 and full.low == pytest.approx(0.7225, abs=1e-4)
+    assert half.method == "wilson" and half.n == 10 and half.confidence == 0.95
+
+
+def test_wilson_empty_is_nan_and_uninformative():
+    empty = wilson_interval(0, 0)
+    assert math.isnan(empty.estimate)
+    assert (empty.low, empty.high, empty.n) == (0.0, 1.0, 0)
+
+
+def test_wilson_higher_confidence_is_wider():
+    assert wilson_interval(7, 20, 0.99).width > wilson_interval(7, 20, 0.95).width
+
+
+@pytest.mark.parametrize("successes, n", [(-1, 5), (6, 5), (1, -1), (1.5, 3)])
+def test_wilson_rejects_bad_counts(successes, n):
+    with pytest.raises(ValueError):
+        wilson_interval(successes, n)
+
+
+@settings(deadline=None)
+@given(st.integers(1, 5000).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))))
+def test_wilson_contains_estimate_within_unit_interval(counts):
+    successes, n = counts
+    interval = wilson_interval(successes, n)
+    assert 0.0 <= interval.low <= interval.estimate <= interval.high <= 1.0
+
+
+@settings(deadline=None)
+@given(st.integers(1, 2000).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))), st.integers(2, 10))
+def test_wilson_narrows_with_n(counts, factor):
+    successes, n = counts
+    assert wilson_interval(successes * factor, n * factor).width < wilson_interval(successes, n).width
+
+
+# --- bootstrap ----------------------------------------------------------------------------------
+
+paired_values = st.integers(1, 60).flatmap(
+    lambda n: st.tuples(
+        st.lists(st.floats(-1e3, 1e3), min_size=n, max_size=n),
+        st.lists(st.floats(-1e3, 1e3), min_size=n, max_size=n),
+    )
+)
+
+
+@settings(deadline=None, max_examples=50)
+@given(paired_values, st.integers(0, 2**32 - 1))
+def test_paired_bootstrap_is_reproducible_for_a_seed(pair, seed):
+    a, b = pair
+    first = paired_bootstrap_diff(a, b, seed=seed, n_resamples=200)
+    second = paired_bootstrap_diff(a, b, seed=seed, n_resamples=200)
+    assert first == second
+    assert first.estimate == pytest.approx(np.mean(a) - np.mean(b), abs=1e-9)
+    assert first.low <= first.high
+
+
+def test_paired_bootstrap_seed_changes_the_resamples():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=50), rng.normal(size=50)
+    assert paired_bootstrap_diff(a, b, seed=1) != paired_bootstrap_diff(a, b, seed=2)
+
+
+def test_paired_bootstrap_covers_true_difference_at_nominal_rate():
+    """Synthetic paired data with a known mean difference: 95% intervals cover it ~95% of the time."""
+    rng = np.random.default_rng(20240601)
+    true_diff, trials, covered = 0.1, 400, 0
+    for trial in range(trials):
+        prompt_effect = rng.normal(0.0, 1.0, size=80)  # shared by both conditions: the pairing
+        a = prompt_effect + true_diff + rng.normal(0.0, 0.5, size=80)
+        b = prompt_effect + rng.normal(0.0, 0.5, size=80)
+        interval = paired_bootstrap_diff(a, b, seed=trial, n_resamples=1000)
+        covered += interval.low <= true_diff <= interval.high
+    coverage = covered / trials
+    print(f"paired bootstrap coverage: {coverage:.3f} over {trials} trials (nominal 0.95)")
+    assert 0.91 <= coverage <= 0.99
+
+
+def test_paired_bootstrap_uses_the_pairing():
+    # Large between-prompt spread, tiny consistent difference: only a paired interval excludes 0.
+    rng = np.random.default_rng(3)
+    base = rng.normal(0.0, 10.0, size=100)
+    interval = paired_bootstrap_diff(base + 0.5, base, seed=0)
+    assert interval.low > 0.4 and interval.high < 0.6
+
+
+def test_paired_bootstrap_rates_from_booleans():
+    refused_before = [True] * 30 + [False] * 70
+    refused_after = [True] * 10 + [False] * 90
+    interval = paired_bootstrap_diff(refused_before, refused_after, seed=0)
+    assert interval.estimate == pytest.approx(0.2)
+    assert interval.low > 0.0 and interval.method == "paired_bootstrap"
+
+
+def test_paired_bootstrap_is_fast():
+    rng = np.random.default_rng(0)
+    a, b = rng.random(150), rng.random(150)
+    start = time.perf_counter()
+    paired_bootstrap_diff(a, b, seed=0, n_resamples=2000)
+    elapsed = time.perf_counter() - start
+    print(f"2000-resample paired bootstrap over 150 prompts: {elapsed * 1000:.1f} ms")
+    assert elapsed < 0.5
+
+
+def test_bootstrap_streams_large_inputs():
+    values = np.arange(20_000) % 2
+    interval = bootstrap_mean(values, seed=0, n_resamples=500)
+    assert interval.low < 0.5 < interval.high and interval.n == 20_000
+
+
+def test_bootstrap_edge_cases():
+    empty = paired_bootstrap_diff([], [], seed=0)
+    assert math.isnan(empty.estimate) and math.isnan(empty.low) and empty.n == 0
+    single = bootstrap_mean([3.0], seed=0)
+    assert (single.estimate, single.low, single.high) == (3.0, 3.0, 3.0)
+    with pytest.raises(ValueError, match="equal lengths"):
+        paired_bootstrap_diff([1, 2], [1], seed=0)
+    with pytest.raises(ValueError, match="NaN"):
+        bootstrap_mean([1.0, float("nan")], seed=0)
+
+
+# --- verdicts -----------------------------------------------------------------------------------
+
+
+def _iv(low, high):
+    return Interval((low + high) / 2, low, high, 100)
+
+
+@pytest.mark.parametrize(
+    "low, high, direction, expected",
+    [
+        (0.06, 0.09, "max", Verdict.FAIL),  # whole interval above a max threshold
+        (0.01, 0.05, "max", Verdict.PASS),  # high == threshold passes
+        (0.03, 0.08, "max", Verdict.INCONCLUSIVE),
+        (0.01, 0.04, "min", Verdict.FAIL),  # whole interval below a min threshold
+        (0.05, 0.09, "min", Verdict.PASS),  # low == threshold passes
+        (0.03, 0.08, "min", Verdict.INCONCLUSIVE),
+    ],
+)
+def test_verdict_table(low, high, direction, expected):
+    assert verdict(_iv(low, high), 0.05, direction) is expected
+
+
+def test_verdict_nan_is_inconclusive_and_values_are_strings():
+    nan = float("nan")
+    assert verdict(Interval(nan, nan, nan, 0), 0.5, "max") is Verdict.INCONCLUSIVE
+    assert Verdict.PASS == "PASS" and Verdict.FAIL.value == "FAIL"
+    with pytest.raises(ValueError):
+        verdict(_iv(0, 1), 0.5, "below")
