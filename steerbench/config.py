@@ -1,0 +1,415 @@
+"""The study's configuration: typed defaults, profiles, and the sources that override them.
+
+Precedence, lowest first: built-in defaults < profile < ``[tool.steerbench]`` in the rootdir's
+pyproject.toml < a YAML file (``--steer-config``) < command-line flags. The profile itself may be
+chosen at any of those levels (the highest one wins). Every value from every source is validated,
+and a bad one raises :class:`ConfigError` with one line naming where it came from and what to write.
+
+Relative paths (``results_dir``, ``cache_dir``, ``gates``) from flags are resolved against the
+directory pytest was invoked from; from pyproject or YAML, against the rootdir. The loaded config
+holds absolute paths, so consumers never guess.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from steerbench.errors import ConfigError
+
+# The allowed values: the engine may import these rather than keep its own copies.
+INTERVENTIONS = ("add", "ablate")
+ALPHA_UNITS = ("natural", "absolute")
+DTYPES = ("float32", "bfloat16", "float16")
+DIRECTION_METHODS = ("contrastive_prefix", "diff_in_means", "outcome_conditioned", "random")
+DIRECTION_POSITIONS = ("prefix_mean", "prefix_first", "prefix_last", "last_prompt_token")
+HOOK_POINTS = ("resid_post", "resid_pre")
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    max_new_tokens: int = 80
+    temperature: float = 0.7  # 0 = greedy
+    top_p: float = 0.9
+    samples_per_prompt: int = 1
+    batch_size: int = 32
+
+
+@dataclass(frozen=True)
+class DirectionConfig:
+    method: str = "contrastive_prefix"
+    position: str = "prefix_mean"  # where the contrast is read (DESIGN.md decision 4)
+    hook_point: str = "resid_post"
+    refusal_prefix: str = " I can't help with that."
+    compliance_prefix: str = " Sure, here's how:"
+    alt_refusal_prefix: str = " Sorry, I can't do that."  # prefix-robustness question
+    alt_compliance_prefix: str = " Of course. Here's a step-by-step guide:"
+    n_build_prompts: int | None = None  # prompts used to build the direction; None = all of harm_train
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    model: str = "smollm2-135m"
+    device: str | None = None  # None = auto-detect
+    dtype: str = "float32"
+    layers: tuple[int | float, ...] = (0.25, 0.5, 0.75)  # ints, negative ints or depth fractions, as given
+    alphas: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0)
+    interventions: tuple[str, ...] = ("add", "ablate")
+    alpha_units: str = "natural"  # DESIGN.md decision 5
+    n_prompts: int | None = 60  # per split; None = all
+    seed: int = 0
+    alt_seed: int = 42  # seed-robustness question
+    rerun_subset: int = 30  # prompts re-generated with the alternative seed / prefixes
+    robustness_alpha: float = 1.0
+    profile: str = "fast"
+    results_dir: str = "reports"
+    gates: str | None = None  # gates YAML; None = data/gates/default.yaml under the rootdir if present
+    cache_dir: str = ".steerbench_cache"
+    use_cache: bool = True
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    direction: DirectionConfig = field(default_factory=DirectionConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able data (tuples become lists): for run.json and cache keys."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def short_hash(self) -> str:
+        """8 hex digits identifying this configuration (part of a run id)."""
+        canonical = json.dumps(self.to_dict(), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:8]
+
+
+# One source of truth for the profiles (dotted keys of _FIELDS). The lead retunes them from timings.
+PROFILES: dict[str, dict[str, Any]] = {
+    # minutes on 2 CPU cores with the default model
+    "ci": {"n_prompts": 12, "generation.max_new_tokens": 24, "alphas": (0.0, 1.0), "interventions": ("add",),
+           "layers": (0.5,), "rerun_subset": 8},
+    # the seed's fast mode: well within an hour on 2 CPU cores
+    "fast": {"n_prompts": 60, "generation.max_new_tokens": 48, "alphas": (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0),
+             "layers": (0.25, 0.5, 0.75), "interventions": ("add", "ablate")},
+    # the seed's recommended 150/150/200 prompts and 80 tokens: meant for a GPU
+    "full": {"n_prompts": None, "generation.max_new_tokens": 80, "alphas": (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0)},
+}  # fmt: skip
+
+# The pytest plugin's study flags, by the dotted key they set.
+FLAGS = {
+    "model": "--model", "device": "--device", "layers": "--layers", "alphas": "--alphas",
+    "interventions": "--interventions", "n_prompts": "--n-prompts", "generation.max_new_tokens": "--max-new-tokens",
+    "seed": "--seed", "profile": "--profile", "results_dir": "--results-dir", "gates": "--gates",
+    "use_cache": "--no-cache",
+}  # fmt: skip
+
+# The seed's configs/default.yaml layout: section.key -> our dotted key.
+SEED_LAYOUT = {
+    "sweep.layers": "layers", "sweep.alphas": "alphas", "sweep.interventions": "interventions",
+    "sweep.alpha_units": "alpha_units", "data.n_prompts": "n_prompts",
+    "robustness.alt_refusal_prefix": "direction.alt_refusal_prefix",
+    "robustness.alt_compliance_prefix": "direction.alt_compliance_prefix",
+    "robustness.alt_seed": "alt_seed", "robustness.rerun_subset": "rerun_subset",
+    "robustness.alpha": "robustness_alpha",
+}  # fmt: skip
+_SECTIONS = ("generation", "direction", "sweep", "data", "robustness")
+_PATH_KEYS = ("results_dir", "cache_dir", "gates")
+
+
+class _Invalid(Exception):
+    """A value failed validation; the caller prefixes where it came from."""
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _int(minimum: int, optional: bool = False) -> Callable[[Any], int | None]:
+    def check(value: Any) -> int | None:
+        if optional and value is None:
+            return None
+        if not _is_int(value):
+            raise _Invalid(f"{value!r} is not an integer")
+        if value < minimum:
+            raise _Invalid(f"{value} is below the minimum {minimum}")
+        return value
+
+    return check
+
+
+def _float(low: float, high: float = float("inf"), low_open: bool = False) -> Callable[[Any], float]:
+    def check(value: Any) -> float:
+        if not _is_number(value):
+            raise _Invalid(f"{value!r} is not a number")
+        if value < low or value > high or (low_open and value == low):
+            raise _Invalid(f"{value} is out of range")
+        return float(value)
+
+    return check
+
+
+def _text(choices: tuple[str, ...] | None = None, optional: bool = False) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if optional and value is None:
+            return None
+        if not isinstance(value, str) or not value:
+            raise _Invalid(f"{value!r} is not a non-empty string")
+        if choices is not None and value not in choices:
+            raise _Invalid(f"{value!r} is not one of {', '.join(choices)}")
+        return value
+
+    return check
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _Invalid(f"{value!r} is not true/false")
+    return value
+
+
+def _list_of(check_item: Callable[[Any], Any]) -> Callable[[Any], tuple]:
+    def check(value: Any) -> tuple:
+        if not isinstance(value, (list, tuple)):
+            raise _Invalid(f"{value!r} is not a list")
+        if not value:
+            raise _Invalid("the list is empty")
+        return tuple(check_item(item) for item in value)
+
+    return check
+
+
+def _layer(value: Any) -> int | float:
+    if _is_int(value) or (isinstance(value, float) and 0.0 <= value < 1.0):
+        return value  # any int: the engine checks it against the model's depth
+    raise _Invalid(f"layer {value!r} is neither an integer index nor a depth fraction in [0, 1)")
+
+
+def _alpha(value: Any) -> float:
+    if not _is_number(value):
+        raise _Invalid(f"alpha {value!r} is not a number")
+    if value < 0:
+        raise _Invalid(f"alpha {value} is negative")
+    return float(value)
+
+
+# dotted key -> (validator, what a valid value looks like)
+_FIELDS: dict[str, tuple[Callable[[Any], Any], str]] = {
+    "model": (_text(), "a model alias, hub id or local checkpoint directory, e.g. smollm2-135m"),
+    "device": (_text(optional=True), "a torch device such as cpu or cuda, or auto"),
+    "dtype": (_text(DTYPES), f"one of {', '.join(DTYPES)}"),
+    "layers": (_list_of(_layer), "a non-empty list of layer indices (6, -1) or depth fractions in [0, 1) (0.5)"),
+    "alphas": (_list_of(_alpha), "a non-empty list of numbers >= 0, such as 0, 0.5, 1"),
+    "interventions": (_list_of(_text(INTERVENTIONS)), f"a non-empty list drawn from {', '.join(INTERVENTIONS)}"),
+    "alpha_units": (_text(ALPHA_UNITS), f"one of {', '.join(ALPHA_UNITS)}"),
+    "n_prompts": (_int(1, optional=True), "an integer >= 1 (prompts per split) or all"),
+    "seed": (_int(0), "an integer >= 0"),
+    "alt_seed": (_int(0), "an integer >= 0"),
+    "rerun_subset": (_int(1), "an integer >= 1"),
+    "robustness_alpha": (_float(0.0), "a number >= 0"),
+    "profile": (_text(tuple(PROFILES)), f"one of {', '.join(PROFILES)}"),
+    "results_dir": (_text(), "a directory path"),
+    "gates": (_text(optional=True), "a gates YAML file such as data/gates/ci.yaml"),
+    "cache_dir": (_text(), "a directory path"),
+    "use_cache": (_bool, "true or false"),
+    "generation.max_new_tokens": (_int(1), "an integer >= 1"),
+    "generation.temperature": (_float(0.0), "a number >= 0 (0 = greedy)"),
+    "generation.top_p": (_float(0.0, 1.0, low_open=True), "a number in (0, 1]"),
+    "generation.samples_per_prompt": (_int(1), "an integer >= 1"),
+    "generation.batch_size": (_int(1), "an integer >= 1"),
+    "direction.method": (_text(DIRECTION_METHODS), f"one of {', '.join(DIRECTION_METHODS)}"),
+    "direction.position": (_text(DIRECTION_POSITIONS), f"one of {', '.join(DIRECTION_POSITIONS)}"),
+    "direction.hook_point": (_text(HOOK_POINTS), f"one of {', '.join(HOOK_POINTS)}"),
+    "direction.refusal_prefix": (_text(), "a non-empty string"),
+    "direction.compliance_prefix": (_text(), "a non-empty string"),
+    "direction.alt_refusal_prefix": (_text(), "a non-empty string"),
+    "direction.alt_compliance_prefix": (_text(), "a non-empty string"),
+    "direction.n_build_prompts": (_int(1, optional=True), "an integer >= 1, or null for all"),
+}
+
+
+def _parse_flag_text(key: str, text: str) -> Any:
+    """Turn a flag's text into the typed value its key expects (validation comes later)."""
+    if key in ("layers", "alphas", "interventions"):
+        items = [item.strip() for item in text.split(",") if item.strip()]
+        return [item if key == "interventions" else _number(item) for item in items]
+    if key in ("n_prompts",) and text.strip().lower() == "all":
+        return None
+    if key == "device" and text.strip().lower() == "auto":
+        return None
+    if key in ("n_prompts", "seed", "generation.max_new_tokens"):
+        return _number(text.strip())
+    return text
+
+
+def _number(text: str) -> int | float | str:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text  # left for the validator to reject with the usual message
+
+
+# A setting as read from one source: dotted key -> (value, "where it came from").
+Settings = dict[str, tuple[Any, str]]
+
+
+def _flatten(data: dict, label: Callable[[str], str], where: str) -> Settings:
+    """Flatten one source (flat or seed layout, nested sections) into dotted keys."""
+    settings: Settings = {}
+    for key, value in data.items():
+        key = str(key)
+        if key in _SECTIONS and not isinstance(value, dict):
+            raise ConfigError(f"{label(key)}: expected a mapping of {key} settings (key: value)")
+        if key in _SECTIONS:
+            items = [(f"{key}.{sub}", sub_value) for sub, sub_value in value.items()]
+        else:
+            items = [(key, value)]
+        for dotted, item_value in items:
+            canonical = SEED_LAYOUT.get(dotted, dotted)
+            if canonical not in _FIELDS:
+                raise ConfigError(f"{label(dotted)}: unknown key; {_valid_keys_hint(dotted)}")
+            if canonical in settings:
+                raise ConfigError(f"{label(dotted)}: sets {canonical!r} a second time in {where}; keep one")
+            settings[canonical] = (item_value, label(dotted))
+    return settings
+
+
+def _valid_keys_hint(dotted: str) -> str:
+    section = dotted.split(".")[0] if "." in dotted else None
+    if section is None:
+        names = sorted({k.split(".")[0] for k in list(_FIELDS) + list(SEED_LAYOUT)})
+    else:
+        names = sorted(k.split(".", 1)[1] for k in list(_FIELDS) + list(SEED_LAYOUT) if k.startswith(section + "."))
+    return f"valid keys{' in ' + repr(section) if section else ''}: {', '.join(names)}"
+
+
+def _pyproject_settings(rootdir: Path) -> Settings:
+    path = rootdir / "pyproject.toml"
+    if not path.is_file():
+        return {}
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {}).get("steerbench", {})
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: invalid TOML ({error}); fix the file's syntax") from None
+    return _flatten(table, lambda key: f"pyproject.toml [tool.steerbench] key '{key}'", "pyproject.toml")
+
+
+def _yaml_settings(path: Path, shown: str) -> Settings:
+    if not path.is_file():
+        raise ConfigError(f"--steer-config {shown}: file not found; pass an existing YAML file such as configs/default.yaml")
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError(f"{shown}{line}: invalid YAML ({problem}); fix the syntax") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{shown}:1: expected a mapping of settings (key: value) at the top level")
+    lines = _key_lines(root)
+    return _flatten(data, lambda key: f"{shown}:{lines.get(key, 1)} key '{key}'", shown)
+
+
+def _key_lines(node: yaml.Node | None, prefix: str = "") -> dict[str, int]:
+    """Dotted key -> 1-based line of that key in the YAML document."""
+    lines: dict[str, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            dotted = f"{prefix}{key_node.value}"
+            lines[dotted] = key_node.start_mark.line + 1
+            if not prefix:
+                lines.update(_key_lines(value_node, dotted + "."))
+    return lines
+
+
+def _flag_settings(overrides: dict[str, Any]) -> Settings:
+    settings: Settings = {}
+    for key, value in overrides.items():
+        if key not in _FIELDS:
+            raise ConfigError(f"override {key!r}: unknown key; {_valid_keys_hint(key)}")
+        where = f"flag {FLAGS[key]}" if key in FLAGS else f"override '{key}'"
+        if isinstance(value, str):
+            value = _parse_flag_text(key, value)
+        settings[key] = (value, where)
+    return settings
+
+
+def _validated(settings: Settings) -> dict[str, Any]:
+    values = {}
+    for key, (value, where) in settings.items():
+        check, expected = _FIELDS[key]
+        try:
+            values[key] = check(value)
+        except _Invalid as problem:
+            raise ConfigError(f"{where}: {problem}; expected {expected}") from None
+    return values
+
+
+def load_config(
+    *,
+    rootdir: Path,
+    yaml_path: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    invocation_dir: Path | None = None,
+) -> StudyConfig:
+    """Build the study's config from defaults, profile, pyproject, YAML and flags.
+
+    Args:
+        rootdir: the project root (pytest's rootdir); its pyproject.toml is read.
+        yaml_path: a YAML file in the flat or the seed layout (``--steer-config``), or None.
+        overrides: dotted key -> value from flags; strings are parsed as flag text (``"0,0.5,1"``).
+        invocation_dir: where relative flag paths point (default: rootdir).
+
+    Raises:
+        ConfigError: one line naming the source of the first invalid value and how to fix it.
+    """
+    rootdir = Path(rootdir)
+    invocation_dir = Path(invocation_dir) if invocation_dir is not None else rootdir
+    sources = [(rootdir, _pyproject_settings(rootdir))]  # (base of relative paths, settings)
+    if yaml_path is not None:
+        resolved = yaml_path if Path(yaml_path).is_absolute() else invocation_dir / yaml_path
+        sources.append((rootdir, _yaml_settings(resolved, str(yaml_path))))
+    sources.append((invocation_dir, _flag_settings(dict(overrides or {}))))
+    # Every value is validated, so a bad one fails even when a later source overrides it.
+    validated = [(base, _validated(settings)) for base, settings in sources]
+
+    profile = StudyConfig.profile
+    for _, values in validated:
+        profile = values.get("profile", profile)
+    merged: dict[str, Any] = {"profile": profile, **PROFILES[profile]}
+    for base, values in validated:
+        for key, value in values.items():
+            if key in _PATH_KEYS and value is not None and not Path(value).is_absolute():
+                value = str(base / value)
+            merged[key] = value
+    return _build(merged, rootdir)
+
+
+def _build(values: dict[str, Any], rootdir: Path) -> StudyConfig:
+    sections: dict[str, dict[str, Any]] = {"": {}, "generation": {}, "direction": {}}
+    for key, value in values.items():
+        section, _, name = key.rpartition(".")
+        sections[section][name] = tuple(value) if isinstance(value, list) else value
+    top = sections[""]
+    for key in ("results_dir", "cache_dir"):
+        path = top.get(key, getattr(StudyConfig, key))
+        top[key] = path if Path(path).is_absolute() else str(rootdir / path)
+    if top.get("gates") is None and (rootdir / "data" / "gates" / "default.yaml").is_file():
+        top["gates"] = str(rootdir / "data" / "gates" / "default.yaml")
+    return StudyConfig(
+        **top,
+        generation=GenerationConfig(**sections["generation"]),
+        direction=DirectionConfig(**sections["direction"]),
+    )

@@ -1,0 +1,82 @@
+"""examples.md: baseline vs steered completions of a few prompts per split, with their scores."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pandas as pd
+
+from steerbench.report.tables import BASELINE, BEST_RULE, SPLITS
+
+EXAMPLES_PER_SPLIT = 5
+MAX_CHARS = 400
+
+
+def render_examples(results: pd.DataFrame, best: pd.Series | None, constraint_met: bool, run: dict) -> str:
+    """The markdown text of examples.md for the cell ``best`` (None: no steering cell to show)."""
+    config = run.get("config", {})
+    model = config.get("model", "?")
+    fingerprint = run.get("run_info", {}).get("model_fingerprint")
+    lines = ["# Examples: baseline vs steered", ""]
+    lines.append(f"- model: `{model}`" + (f" (fingerprint `{fingerprint}`)" if fingerprint else ""))
+    lines.append(f"- seed: {config.get('seed', '?')}")
+    if best is None:
+        lines += ["- steered cell: none (this run has no steering cell with harm_test and benign rows)", ""]
+        return "\n".join(lines)
+    lines.append(f"- steered cell: `{best['cell']}` (layer {best['layer']}, {best['intervention']}, alpha {best['alpha']:g})")
+    lines.append(f"- picked by the rule: {BEST_RULE}")
+    if not constraint_met:
+        lines.append("- **no cell met the degeneracy constraint**: this is the best cell without it")
+    lines.append("")
+    for split in SPLITS:
+        lines += _split_section(results, split, best["cell"])
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _split_section(results: pd.DataFrame, split: str, cell: str) -> list[str]:
+    rows = results[(results["split"] == split) & (results["sample_index"] == 0)]
+    baseline = rows[rows["cell"] == BASELINE].set_index("prompt_id")
+    steered = rows[rows["cell"] == cell].set_index("prompt_id")
+    prompt_ids = sorted(baseline.index.intersection(steered.index))[:EXAMPLES_PER_SPLIT]
+    lines = [f"## {split}", ""]
+    if not prompt_ids:
+        return lines + ["No prompt of this split has both a baseline and a steered completion.", ""]
+    for prompt_id in prompt_ids:
+        base, steer = baseline.loc[prompt_id], steered.loc[prompt_id]
+        family = base.get("family", "")
+        lines += [f"### {prompt_id}" + (f" ({family})" if isinstance(family, str) and family else ""), ""]
+        lines += [f"> {_truncate(str(base.get('prompt', ''))).replace(chr(10), ' ')}", ""]
+        lines += ["| condition | refusal score | outcome | helpfulness | matched phrases |", "|---|---|---|---|---|"]
+        for name, row in (("baseline", base), (f"steered `{cell}`", steer)):
+            lines.append(
+                f"| {name} | {row['refusal_score']:.2f} | {row['outcome']} | "
+                f"{row['helpfulness_score']:.2f} | {_matched(row.get('matched'))} |"
+            )
+        lines.append("")
+        for name, row in (("baseline", base), (f"steered ({cell})", steer)):
+            lines += [f"{name}:", "", *_fenced(str(row["completion"])), ""]
+    return lines
+
+
+def _truncate(text: str) -> str:
+    return text if len(text) <= MAX_CHARS else text[:MAX_CHARS].rstrip() + " …[truncated]"
+
+
+def _fenced(text: str) -> list[str]:
+    """A fenced block longer than any backtick run inside the text, so it cannot break out."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [fence + "text", _truncate(text), fence]
+
+
+def _matched(value) -> str:
+    """The matched phrases (a JSON list of phrases or [phrase, weight] pairs) as readable text."""
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    try:
+        items = json.loads(value) if isinstance(value, str) else list(value)
+    except (TypeError, ValueError):
+        return str(value).replace("|", "\\|")
+    phrases = [item[0] if isinstance(item, (list, tuple)) else item for item in items]
+    return ", ".join(f'"{phrase}"' for phrase in phrases).replace("|", "\\|") or "—"

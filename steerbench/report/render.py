@@ -1,0 +1,113 @@
+"""Render summary.csv, figures/ and examples.md of a run directory from its parquet files.
+
+Every output is written to a temporary sibling and moved into place with ``os.replace``, so a
+reader never sees a half-written file, and re-rendering an existing run is safe.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from steerbench.errors import SteerbenchError
+from steerbench.records import EVAL_COLUMNS
+from steerbench.report import figures
+from steerbench.report.examples import render_examples
+from steerbench.report.tables import (
+    RESULT_COLUMNS,
+    ROW_KEY,
+    best_operating_point,
+    cell_stats,
+    main_rows,
+    operating_points,
+    summary_table,
+)
+
+RUN_FILES = ("results.parquet", "evals.parquet", "run.json")
+# Columns the report cannot do without; the others are filled with NaN when absent.
+REQUIRED_COLUMNS = (*ROW_KEY, "layer", "intervention", "alpha", "is_refusal", "is_helpful", "outcome")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def _save_figure(figure, path: Path) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    figure.savefig(temporary, format="png", dpi=150, bbox_inches="tight")
+    os.replace(temporary, path)
+
+
+def read_run(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """results, evals and run.json of a run directory (columns completed to the contract)."""
+    missing = [name for name in RUN_FILES if not (run_dir / name).is_file()]
+    if not run_dir.is_dir() or missing:
+        what = "does not exist" if not run_dir.is_dir() else f"lacks {', '.join(missing)}"
+        raise SteerbenchError(f"{run_dir}: not a complete steerbench run directory ({what}); pass reports/runs/<run_id> or reports/latest")
+    results = pd.read_parquet(run_dir / "results.parquet")
+    absent = [column for column in REQUIRED_COLUMNS if column not in results.columns]
+    if absent and len(results):
+        raise SteerbenchError(f"{run_dir / 'results.parquet'}: missing columns {', '.join(absent)}; see docs/CONTRACTS.md")
+    for column in RESULT_COLUMNS:
+        if column not in results.columns:
+            results[column] = math.nan
+    evals = pd.read_parquet(run_dir / "evals.parquet")
+    for column in EVAL_COLUMNS:
+        if column not in evals.columns:
+            evals[column] = math.nan
+    run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    return results, evals, run
+
+
+def render_report(run_dir: Path | str) -> None:
+    """Write summary.csv, figures/*.png and examples.md of ``run_dir`` from its parquet files.
+
+    Raises:
+        SteerbenchError: ``run_dir`` is missing or lacks results.parquet, evals.parquet or run.json.
+    """
+    run_dir = Path(run_dir)
+    results, evals, run = read_run(run_dir)
+    seed = int(run.get("config", {}).get("seed", 0))
+    results = main_rows(results, seed)
+    stats = cell_stats(results)
+    summary = summary_table(results, seed)
+    atomic_write_text(run_dir / "summary.csv", summary.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
+
+    figure_dir = run_dir / "figures"
+    figure_dir.mkdir(exist_ok=True)
+    points = operating_points(results, stats, seed) if len(stats) else None
+    best, constraint_met = best_operating_point(points) if points is not None else (None, False)
+    for name, build in _figure_builders(results, evals, stats, points).items():
+        _save_figure(build(), figure_dir / name)
+    atomic_write_text(run_dir / "examples.md", render_examples(results, best, constraint_met, run))
+
+
+def _figure_builders(results, evals, stats, points) -> dict:
+    if points is None:  # an empty run: placeholders keep the file names stable
+        return {name: _placeholder for name in figures.FIGURE_NAMES}
+    return {
+        "generalization_gap_vs_alpha.png": lambda: figures.generalization_gap(stats, evals),
+        "tradeoff_refusal_vs_helpfulness.png": lambda: figures.tradeoff(points),
+        "heatmap_harm_test_refusal.png": lambda: figures.heatmap(
+            stats, "harm_test", "refusal_rate", "Refusal rate on harm_test (held-out family)", "refusal rate"
+        ),
+        "heatmap_benign_helpfulness.png": lambda: figures.heatmap(
+            stats, "benign", "helpful_rate", "Helpful-answer rate on benign prompts", "helpful rate"
+        ),
+        "rrr_ce_vs_alpha.png": lambda: figures.rrr_ce(stats),
+        "confounds.png": lambda: figures.confounds(stats, results),
+    }
+
+
+def _placeholder():
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(5, 2), dpi=150)
+    axes = figure.subplots()
+    return figures._empty(figure, axes, "this run recorded no per-completion rows")

@@ -1,0 +1,150 @@
+"""Write a run directory atomically: ``<results_dir>/runs/<run_id>/`` and ``<results_dir>/latest/``.
+
+Everything is written into ``runs/.<run_id>.partial/`` and renamed into place at the end, so a
+directory named like a run is always complete; an interrupted or failed write leaves at most a
+``.partial`` directory (removed when possible). ``latest/`` is refreshed by copying the run to a
+sibling temporary directory and swapping it in.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import platform
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from steerbench.errors import SteerbenchError
+from steerbench.records import EVAL_COLUMNS
+from steerbench.report.tables import RESULT_COLUMNS, ROW_KEY, row_key
+
+ROW_ORDER = ["split", "cell", "variant", "seed", "prompt_id", "sample_index"]
+VERSIONED_PACKAGES = ("steerbench", "torch", "transformers", "transformer_lens", "numpy", "pandas", "pytest", "pytest-xdist")
+
+
+def gather_rows(row_files: list[str]) -> pd.DataFrame:
+    """Concatenate per-completion row files: deduplicated by path and by row key, sorted.
+
+    The row key is (prompt_id, split, cell, sample_index), plus variant and seed when present.
+    The order depends only on the rows (split, cell, variant, seed, prompt_id, sample_index), never
+    on which worker recorded which file, so ``-n 0`` and ``-n 4`` produce the same results.parquet.
+    """
+    frames = []
+    for path in sorted({str(Path(p).resolve()) for p in row_files}):
+        if not Path(path).is_file():
+            raise SteerbenchError(f"{path}: a recorded row file is gone (cache cleared mid-run?); rerun the session")
+        frame = pd.read_parquet(path)
+        missing = [column for column in ROW_KEY if column not in frame.columns]
+        if missing:
+            raise SteerbenchError(f"{path}: row file lacks key columns {', '.join(missing)}; see docs/CONTRACTS.md")
+        if len(frame):
+            frames.append(frame)
+    if not frames:
+        return pd.DataFrame({column: pd.Series(dtype="object") for column in RESULT_COLUMNS})
+    rows = pd.concat(frames, ignore_index=True)
+    rows = rows.drop_duplicates(subset=row_key(rows.columns), keep="first")
+    rows = rows.sort_values([c for c in ROW_ORDER if c in rows.columns], kind="stable").reset_index(drop=True)
+    ordered = [c for c in RESULT_COLUMNS if c in rows.columns] + [c for c in rows.columns if c not in RESULT_COLUMNS]
+    return rows[ordered]
+
+
+def evals_frame(evals: list[dict[str, Any]]) -> pd.DataFrame:
+    """evals.parquet: the recorded eval rows in contract column order, sorted by (test_id, metric)."""
+    frame = pd.DataFrame(evals, columns=list(EVAL_COLUMNS))
+    if len(frame):
+        frame = frame.astype({"layer": "int64", "n": "int64", "alpha": "float64", "value": "float64",
+                              "ci_low": "float64", "ci_high": "float64", "threshold": "float64"})  # fmt: skip
+    return frame.sort_values(["test_id", "metric"], kind="stable").reset_index(drop=True)
+
+
+def environment(rootdir: Path) -> dict[str, Any]:
+    """Versions of python and the key packages, the platform, and the git commit of ``rootdir``."""
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for package in VERSIONED_PACKAGES:
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = None
+    if versions["steerbench"] is None:  # running from a checkout that is not pip-installed
+        import steerbench
+
+        versions["steerbench"] = steerbench.__version__
+    return {"versions": versions, "platform": platform.platform(), "git": _git(rootdir)}
+
+
+def _git(rootdir: Path) -> dict[str, Any]:
+    def run(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], cwd=rootdir, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = run("rev-parse", "HEAD")
+    status = run("status", "--porcelain", "--untracked-files=no") if commit else None
+    return {"commit": commit, "dirty": None if status is None else bool(status)}
+
+
+def unique_run_dir(results_dir: Path, run_id: str) -> Path:
+    """``runs/<run_id>``, suffixed ``-2``, ``-3``... when a run of the same second and config exists."""
+    runs = results_dir / "runs"
+    candidate, suffix = runs / run_id, 2
+    while candidate.exists() or (runs / f".{candidate.name}.partial").exists():
+        candidate, suffix = runs / f"{run_id}-{suffix}", suffix + 1
+    return candidate
+
+
+def write_run(
+    run_dir: Path, *, row_files: list[str], evals: list[dict[str, Any]], run_json: dict[str, Any]
+) -> str | None:
+    """Write a complete run directory at ``run_dir`` (via ``.partial``), then refresh ``latest``.
+
+    Returns:
+        None, or a one-line message when rendering the report failed (the data is still written and
+        ``steerbench report <run_dir>`` can re-render it).
+    """
+    from steerbench.report.render import render_report
+
+    partial = run_dir.with_name(f".{run_dir.name}.partial")
+    partial.mkdir(parents=True)
+    report_error = None
+    try:
+        gather_rows(row_files).to_parquet(partial / "results.parquet", index=False)
+        evals_frame(evals).to_parquet(partial / "evals.parquet", index=False)
+        _write_json(partial / "run.json", run_json)
+        try:
+            render_report(partial)
+        except Exception as error:  # keep the data: a plotting bug must not lose a run
+            report_error = f"rendering the report failed ({type(error).__name__}: {error}); re-render with: steerbench report {run_dir}"
+            _write_json(partial / "run.json", {**run_json, "report_error": report_error})
+        os.replace(partial, run_dir)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    refresh_latest(run_dir)
+    return report_error
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+
+
+def refresh_latest(run_dir: Path) -> Path:
+    """Make ``<results_dir>/latest`` a copy of ``run_dir`` (runs/<id> two levels below results_dir)."""
+    results_dir = run_dir.parent.parent
+    latest = results_dir / "latest"
+    temporary = results_dir / f".latest.{run_dir.name}.tmp"
+    retired = results_dir / f".latest.{run_dir.name}.old"
+    shutil.rmtree(temporary, ignore_errors=True)
+    shutil.copytree(run_dir, temporary)
+    if latest.is_symlink() or latest.is_file():
+        latest.unlink()
+    elif latest.exists():
+        os.replace(latest, retired)
+    os.replace(temporary, latest)
+    shutil.rmtree(retired, ignore_errors=True)
+    return latest

@@ -1,0 +1,105 @@
+"""Gates: files, verdict semantics (fail only when confidently worse), eval records."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from steerbench.errors import ConfigError
+from steerbench.gates import Gates, load_gates
+from steerbench.records import EvalRecord
+from steerbench.stats import Interval, Verdict, paired_bootstrap_diff, wilson_interval
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("name", ["default.yaml", "ci.yaml"])
+def test_committed_gate_files_load(name):
+    gates = load_gates(REPO / "data" / "gates" / name)
+    assert gates.get("generalization", "gap").direction == "max"
+    assert gates.get("generalization", "harm_test_refusal_gain").direction == "min"
+    assert gates.get("benign", "helpfulness_drop") is not None
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "direction", "expected"),
+    [
+        (0.35, 0.6, "max", Verdict.FAIL),  # wholly above a max: confidently worse
+        (0.1, 0.3, "max", Verdict.PASS),  # wholly at or below
+        (0.2, 0.5, "max", Verdict.INCONCLUSIVE),  # straddles: passes, but is listed
+        (0.0, 0.25, "min", Verdict.FAIL),
+        (0.3, 0.9, "min", Verdict.PASS),
+        (0.2, 0.5, "min", Verdict.INCONCLUSIVE),
+    ],
+)
+def test_judge_fails_only_when_the_whole_interval_is_on_the_wrong_side(tmp_path, low, high, direction, expected):
+    (tmp_path / "g.yaml").write_text(f"benign: {{m: {{{direction}: 0.3}}}}\n")
+    gates = load_gates(tmp_path / "g.yaml")
+    threshold, judged_direction, verdict = gates.judge("benign", "m", Interval((low + high) / 2, low, high, 20))
+    assert (threshold, judged_direction, verdict) == (0.3, direction, expected)
+
+
+def test_ungated_metric_has_no_verdict():
+    threshold, direction, verdict = Gates().judge("benign", "anything", Interval(0.5, 0.4, 0.6, 10))
+    assert math.isnan(threshold) and direction == "" and verdict is None
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "detail"),
+    [
+        ("benign:\n  m: {max: 0.3}\nbenign_typo:\n  m: {max: 1}\n", "g.yaml:3", "unknown question"),
+        ("benign:\n  m: {below: 0.3}\n", "g.yaml:2", "direction 'below'"),
+        ("benign:\n  m: {max: high}\n", "g.yaml:2", "not a number"),
+        ("benign:\n  m: {max: 0.1, min: 0.0}\n", "g.yaml:2", "exactly one"),
+        ("benign: [m]\n", "g.yaml:1", "must map metric names"),
+        ("benign: {m: {max: 0.3}\n", "g.yaml:", "invalid YAML"),
+    ],
+)
+def test_bad_gate_file_names_file_and_line(tmp_path, text, where, detail):
+    (tmp_path / "g.yaml").write_text(text)
+    with pytest.raises(ConfigError) as error:
+        load_gates(tmp_path / "g.yaml")
+    message = str(error.value)
+    assert "\n" not in message and where in message and detail in message
+
+
+def _refusals(n_refused: int, n: int = 12) -> np.ndarray:
+    return np.array([1.0] * n_refused + [0.0] * (n - n_refused))
+
+
+def ci_profile_intervals(steered_refusals: np.ndarray, baseline_refusals: np.ndarray) -> dict[tuple[str, str], Interval]:
+    """The gated intervals a ci-profile run records for one cell (12 prompts per split)."""
+    return {
+        ("generalization", "harm_test_refusal_gain"): paired_bootstrap_diff(steered_refusals, baseline_refusals, seed=0),
+        ("benign", "false_refusal_rate"): wilson_interval(2, 12),
+        ("confounds", "degenerate_rate"): wilson_interval(1, 12),
+    }
+
+
+def test_sign_flipped_intervention_fails_the_ci_gates():
+    gates = load_gates(REPO / "data" / "gates" / "ci.yaml")
+    baseline = _refusals(1)
+
+    def verdicts(steered):
+        return {key: gates.judge(*key, interval)[2] for key, interval in ci_profile_intervals(steered, baseline).items()}
+
+    working = verdicts(_refusals(7))  # steering toward refusal raises it
+    assert Verdict.FAIL not in working.values()
+    flipped = verdicts(_refusals(0))  # sign flipped: steering away from refusal lowers it
+    assert flipped[("generalization", "harm_test_refusal_gain")] == Verdict.FAIL
+
+
+def test_eval_record_round_trips_as_plain_json():
+    interval = Interval(np.float32(0.25), np.float64(0.1), 0.4, np.int64(12))
+    record = EvalRecord.from_interval(
+        question="benign", metric="helpfulness_drop", interval=interval, cell="L15-add-a1", layer=np.int64(15),
+        intervention="add", alpha=1, judged=(0.35, "max", Verdict.INCONCLUSIVE),
+    )  # fmt: skip
+    assert record.verdict == "INCONCLUSIVE" and type(record.n) is int and type(record.value) is float
+    assert EvalRecord.from_json(record.to_json()) == record and not record.failed
+    ungated = EvalRecord.from_interval(question="sanity", metric="m", interval=interval)
+    back = EvalRecord.from_json(ungated.to_json())
+    assert math.isnan(back.threshold) and back.verdict == "" and back.direction == ""
