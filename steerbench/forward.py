@@ -47,7 +47,7 @@ def capture_residuals(
         return hook
 
     lengths = [len(s) for s in sequences]
-    with model.bridge.hooks(fwd_hooks=[(name, make_hook(name)) for name in names]):
+    with model.residual_only(), model.bridge.hooks(fwd_hooks=[(name, make_hook(name)) for name in names]):
         for chunk in _batches(len(sequences), batch_size, lengths):
             ids, attention, position_ids = left_pad([sequences[i] for i in chunk], model.tokenizer.pad_token_id, model.device)
             model.hf_model(input_ids=ids, attention_mask=attention, position_ids=position_ids, use_cache=False, logits_to_keep=1)
@@ -85,9 +85,11 @@ def continuation_logprobs(
         ids, attention, position_ids = left_pad([full[i] for i in chunk], model.tokenizer.pad_token_id, model.device)
         hooks = SteeringHooks([steers[i] for i in chunk], model.d_model, model.device, model.hf_model.dtype)
         hooks.mask = attention.bool()
-        with hooks.installed(model.bridge):
-            logits = model.hf_model(input_ids=ids, attention_mask=attention, position_ids=position_ids, use_cache=False).logits
-        log_probs = torch.log_softmax(logits.float(), dim=-1)
+        keep = max(len(continuations[i]) for i in chunk) + 1  # only score the tail: no [B, S, vocab] logits
+        with model.residual_only(), hooks.installed(model.bridge):
+            logits = model.hf_model(input_ids=ids, attention_mask=attention, position_ids=position_ids,
+                                    use_cache=False, logits_to_keep=keep).logits
+        log_probs = torch.log_softmax(logits.float(), dim=-1)  # [B, keep, vocab], position j = width - keep + j
         width = ids.shape[1]
         for row, i in enumerate(chunk):
             n_cont = len(continuations[i])
@@ -95,6 +97,6 @@ def continuation_logprobs(
                 results[i] = np.zeros(0)
                 continue
             targets = ids[row, width - n_cont:]
-            predicted_at = torch.arange(width - n_cont - 1, width - 1, device=ids.device)
+            predicted_at = torch.arange(keep - n_cont - 1, keep - 1, device=ids.device)
             results[i] = log_probs[row, predicted_at].gather(-1, targets[:, None]).squeeze(-1).double().cpu().numpy()
     return results  # type: ignore[return-value]

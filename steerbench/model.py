@@ -8,11 +8,12 @@ the weights are already on disk, and a hub model with no local weights fails wit
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from steerbench import checkpoints
 from steerbench.errors import ConfigError, ModelUnavailableError
@@ -106,6 +107,29 @@ class SteerModel:
                 [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
             )
         return self.plain_template.format(prompt=prompt)
+
+    @contextlib.contextmanager
+    def residual_only(self) -> Iterator["SteerModel"]:
+        """Run with the bridge's attention/MLP wrappers swapped back to the wrapped HF modules.
+
+        The bridge re-implements attention step by step (eager matmuls + softmax) so that pattern
+        hooks can fire; the engine only hooks the residual stream (the block bridges' hook_in /
+        hook_out = resid_pre / resid_post, which stay in place), so inside this context attention
+        runs HF's fused SDPA kernel. The swap is undone on exit, also when the body raises.
+        """
+        swapped = []
+        for parent in list(self.hf_model.modules()):
+            for child_name, child in list(parent.named_children()):
+                kind = type(child).__name__
+                original = getattr(child, "original_component", None)
+                if original is not None and kind.endswith("Bridge") and ("Attention" in kind or "MLP" in kind):
+                    swapped.append((parent, child_name, child))
+                    setattr(parent, child_name, original)
+        try:
+            yield self
+        finally:
+            for parent, child_name, child in swapped:
+                setattr(parent, child_name, child)
 
     def encode(self, text: str) -> list[int]:
         """Token ids of an already formatted text (chat templates carry their own BOS)."""
