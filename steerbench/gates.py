@@ -1,9 +1,11 @@
 """Gate thresholds per question and metric, and the verdict of an interval against them.
 
-A gates file maps question -> metric -> ``{max: x}`` or ``{min: x}``::
+A gates file maps question -> metric -> ``{max: x}``, ``{min: x}`` or ``{max_abs: x}`` (the metric
+must stay within [-x, x]), optionally restricted to some cells with ``interventions: [add]`` and
+``alpha_min: 1.0`` (a refusal-gain gate means nothing at alpha = 0 or for ablation)::
 
-    generalization: {gap: {max: 0.3}}
-    benign: {helpfulness_drop: {max: 0.35}}
+    generalization: {gap: {max: 0.3}, harm_test_refusal_gain: {min: 0.1, interventions: [add], alpha_min: 1}}
+    seed_robustness: {seed_refusal_diff: {max_abs: 0.25}}
 
 A gate fails only when the metric's whole interval is on the wrong side of its threshold, and is
 inconclusive (passing, but listed) when the interval straddles it (DESIGN.md decision 10).
@@ -20,7 +22,8 @@ import yaml
 from steerbench.errors import ConfigError
 from steerbench.records import QUESTIONS
 
-DIRECTIONS = ("max", "min")
+DIRECTIONS = ("max", "min", "max_abs")
+SELECTORS = ("interventions", "alpha_min")
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,14 @@ class Gate:
     question: str
     metric: str
     threshold: float
-    direction: str  # "max": the metric must stay <= threshold; "min": >= threshold
+    direction: str  # "max": metric <= threshold; "min": metric >= threshold; "max_abs": |metric| <= threshold
+    interventions: tuple[str, ...] | None = None  # None: every intervention
+    alpha_min: float | None = None  # None: every alpha
+
+    def applies(self, intervention: str | None, alpha: float | None) -> bool:
+        if self.interventions is not None and intervention is not None and intervention not in self.interventions:
+            return False
+        return self.alpha_min is None or alpha is None or alpha >= self.alpha_min
 
 
 @dataclass(frozen=True)
@@ -44,8 +54,10 @@ class Gates:
                 return gate
         return None
 
-    def judge(self, question: str, metric: str, interval):
+    def judge(self, question: str, metric: str, interval, *, intervention: str | None = None, alpha: float | None = None):
         """Judge ``interval`` (a ``steerbench.stats.Interval``) against this metric's gate.
+
+        ``intervention`` and ``alpha`` name the cell, for gates restricted to some cells.
 
         Returns:
             ``(threshold, direction, verdict)``; ``(nan, "", None)`` when the metric has no gate.
@@ -53,8 +65,13 @@ class Gates:
         from steerbench import stats
 
         gate = self.get(question, metric)
-        if gate is None:
+        if gate is None or not gate.applies(intervention, alpha):
             return math.nan, "", None
+        if gate.direction == "max_abs":
+            if interval.low > gate.threshold or interval.high < -gate.threshold:
+                return gate.threshold, gate.direction, stats.Verdict.FAIL
+            inside = -gate.threshold <= interval.low and interval.high <= gate.threshold
+            return gate.threshold, gate.direction, stats.Verdict.PASS if inside else stats.Verdict.INCONCLUSIVE
         return gate.threshold, gate.direction, stats.verdict(interval, gate.threshold, gate.direction)
 
 
@@ -96,12 +113,24 @@ def load_gates(path: Path | str) -> Gates:
 
 
 def _gate(question: str, metric: str, rule: object, where: str) -> Gate:
-    fix = f"write {question}: {{{metric}: {{max: 0.3}}}} (or min)"
-    if not isinstance(rule, dict) or len(rule) != 1:
-        raise ConfigError(f"{where}: gate {question}.{metric} must be exactly one of {{max: x}} or {{min: x}}; {fix}")
-    (direction, threshold), = rule.items()
-    if direction not in DIRECTIONS:
-        raise ConfigError(f"{where}: gate {question}.{metric} has direction {direction!r}; {fix}")
+    fix = f"write {question}: {{{metric}: {{max: 0.3}}}} (or min / max_abs, optionally interventions: [add], alpha_min: 1)"
+    if not isinstance(rule, dict):
+        raise ConfigError(f"{where}: gate {question}.{metric} must be a mapping; {fix}")
+    unknown = [key for key in rule if key not in DIRECTIONS + SELECTORS]
+    directions = [key for key in rule if key in DIRECTIONS]
+    if unknown or len(directions) != 1:
+        what = f"unknown key {unknown[0]!r}" if unknown else "needs exactly one of max / min / max_abs"
+        raise ConfigError(f"{where}: gate {question}.{metric} {what}; {fix}")
+    direction = directions[0]
+    threshold = rule[direction]
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or math.isnan(threshold):
         raise ConfigError(f"{where}: gate {question}.{metric} threshold {threshold!r} is not a number; {fix}")
-    return Gate(question=question, metric=metric, threshold=float(threshold), direction=direction)
+    interventions = rule.get("interventions")
+    if interventions is not None and (not isinstance(interventions, list) or not all(isinstance(i, str) for i in interventions)):
+        raise ConfigError(f"{where}: gate {question}.{metric} interventions must be a list such as [add]; {fix}")
+    alpha_min = rule.get("alpha_min")
+    if alpha_min is not None and (isinstance(alpha_min, bool) or not isinstance(alpha_min, (int, float))):
+        raise ConfigError(f"{where}: gate {question}.{metric} alpha_min {alpha_min!r} is not a number; {fix}")
+    return Gate(question=question, metric=metric, threshold=float(threshold), direction=direction,
+                interventions=tuple(interventions) if interventions is not None else None,
+                alpha_min=float(alpha_min) if alpha_min is not None else None)

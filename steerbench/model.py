@@ -220,6 +220,13 @@ def _embedded_checkpoint(name: str, spec: ModelSpec) -> Path:
     return checkpoints.converted_gguf_checkpoint(gguf_path)
 
 
+def layer_count(name: str) -> int:
+    """Number of blocks of ``name`` read from its checkpoint config, without loading weights."""
+    from transformers import AutoConfig
+
+    return int(AutoConfig.from_pretrained(resolve_source(name).checkpoint_dir).num_hidden_layers)
+
+
 def pick_device(device: str | None) -> str:
     import torch
 

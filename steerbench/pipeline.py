@@ -9,6 +9,7 @@ workers compute each entry once, reruns reuse it, and an interrupted run keeps w
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,21 @@ def _noop(message: str) -> None:
     return None
 
 
+def resolved_layers(config, n_layers: int) -> tuple[int, ...]:
+    """The config's layers (indices, negative indices, depth fractions) as sorted block indices."""
+    return tuple(sorted({resolve_layer(layer, n_layers) for layer in config.layers}))
+
+
+def grid(config, n_layers: int) -> list[Cell]:
+    """The layer x intervention x alpha grid, sorted: every xdist worker sees the same list."""
+    return sorted(
+        Cell(layer, intervention, float(alpha))
+        for layer in resolved_layers(config, n_layers)
+        for intervention in sorted(config.interventions)
+        for alpha in sorted(config.alphas)
+    )
+
+
 @dataclass(eq=False)
 class Study:
     """A configured study on a loaded model: the grid, the prompt sets and the on-disk cache."""
@@ -41,16 +57,10 @@ class Study:
 
     @property
     def layers(self) -> tuple[int, ...]:
-        return tuple(sorted({resolve_layer(layer, self.model.n_layers) for layer in self.config.layers}))
+        return resolved_layers(self.config, self.model.n_layers)
 
     def cells(self) -> list[Cell]:
-        """The grid, sorted: every xdist worker sees the same list in the same order."""
-        return sorted(
-            Cell(layer, intervention, float(alpha))
-            for layer in self.layers
-            for intervention in sorted(self.config.interventions)
-            for alpha in sorted(self.config.alphas)
-        )
+        return grid(self.config, self.model.n_layers)
 
     # ---- directions ------------------------------------------------------------------------
     def _direction_key(self, layer: int, refusal_prefix: str, compliance_prefix: str) -> str:
@@ -109,7 +119,9 @@ class Study:
         key = key_of({
             "stage": "rows", "model": self.model.fingerprint, "prompts": prompt_set.content_hash(), "split": split,
             "cell": dataclasses.asdict(cell), "variant": variant, "seed": seed, "alpha_units": self.config.alpha_units,
-            "direction": None if direction is None else [direction.provenance, direction.scale, direction.method],
+            "direction": None if direction is None else [
+                direction.provenance, direction.scale, direction.method, direction.layer, direction.hook_point,
+                hashlib.sha256(direction.unit.numpy().tobytes()).hexdigest()],
             "generation": dataclasses.asdict(gen), "prefixes": [self.config.direction.refusal_prefix, self.config.direction.compliance_prefix],
         })
         path = self.cache_root / "rows" / f"{key}.parquet"

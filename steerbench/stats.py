@@ -191,6 +191,42 @@ def bootstrap_mean(
     )
 
 
+def two_sample_bootstrap_diff(
+    a: Sequence[float], b: Sequence[float], *, seed: int, n_resamples: int = 2000, confidence: float = 0.95
+) -> Interval:
+    """Seeded bootstrap interval for mean(a) - mean(b) when a and b are independent samples.
+
+    Each resample redraws a and b separately (with replacement, each its own size).
+    """
+    a_arr, b_arr = _as_float_array(a, "a"), _as_float_array(b, "b")
+    if a_arr.size == 0 or b_arr.size == 0:
+        return Interval(math.nan, math.nan, math.nan, int(a_arr.size + b_arr.size), confidence, "two_sample_bootstrap")
+    rng = np.random.default_rng(seed)
+    means_a = a_arr[rng.integers(0, a_arr.size, size=(n_resamples, a_arr.size))].mean(axis=1)
+    means_b = b_arr[rng.integers(0, b_arr.size, size=(n_resamples, b_arr.size))].mean(axis=1)
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(means_a - means_b, [tail, 1.0 - tail])
+    estimate = float(a_arr.mean() - b_arr.mean())
+    return Interval(estimate, float(low), float(high), int(a_arr.size + b_arr.size), confidence, "two_sample_bootstrap")
+
+
+def newcombe_diff(a_flags: Sequence[bool], b_flags: Sequence[bool], confidence: float = 0.95) -> Interval:
+    """Newcombe's hybrid score interval for rate(a) - rate(b) over two independent samples.
+
+    Used where the two rates come from different prompts (the generalization gap: harm_train vs
+    harm_test), so no pairing exists; it combines the two Wilson intervals (Newcombe 1998, method 10).
+    """
+    a = [bool(x) for x in a_flags]
+    b = [bool(x) for x in b_flags]
+    if not a or not b:
+        return Interval(math.nan, math.nan, math.nan, len(a) + len(b), confidence, "newcombe")
+    ra, rb = wilson_interval(sum(a), len(a), confidence), wilson_interval(sum(b), len(b), confidence)
+    d = ra.estimate - rb.estimate
+    low = d - math.sqrt((ra.estimate - ra.low) ** 2 + (rb.high - rb.estimate) ** 2)
+    high = d + math.sqrt((ra.high - ra.estimate) ** 2 + (rb.estimate - rb.low) ** 2)
+    return Interval(d, max(-1.0, low), min(1.0, high), len(a) + len(b), confidence, "newcombe")
+
+
 def verdict(interval: Interval, threshold: float, direction: Literal["max", "min"]) -> Verdict:
     """Judge an interval against a gate threshold; only a confident miss fails.
 

@@ -51,7 +51,7 @@ def test_ungated_metric_has_no_verdict():
     ("text", "where", "detail"),
     [
         ("benign:\n  m: {max: 0.3}\nbenign_typo:\n  m: {max: 1}\n", "g.yaml:3", "unknown question"),
-        ("benign:\n  m: {below: 0.3}\n", "g.yaml:2", "direction 'below'"),
+        ("benign:\n  m: {below: 0.3}\n", "g.yaml:2", "unknown key 'below'"),
         ("benign:\n  m: {max: high}\n", "g.yaml:2", "not a number"),
         ("benign:\n  m: {max: 0.1, min: 0.0}\n", "g.yaml:2", "exactly one"),
         ("benign: [m]\n", "g.yaml:1", "must map metric names"),

@@ -178,3 +178,23 @@ def test_verdict_nan_is_inconclusive_and_values_are_strings():
     assert Verdict.PASS == "PASS" and Verdict.FAIL.value == "FAIL"
     with pytest.raises(ValueError):
         verdict(_iv(0, 1), 0.5, "below")
+
+
+@settings(deadline=None, max_examples=100)
+@given(st.integers(0, 60), st.integers(1, 60), st.integers(0, 60), st.integers(1, 60))
+def test_newcombe_contains_estimate_and_stays_in_range(sa, na, sb, nb):
+    from steerbench.stats import newcombe_diff
+
+    sa, sb = min(sa, na), min(sb, nb)
+    interval = newcombe_diff([True] * sa + [False] * (na - sa), [True] * sb + [False] * (nb - sb))
+    assert -1.0 <= interval.low <= interval.estimate <= interval.high <= 1.0
+    assert interval.estimate == pytest.approx(sa / na - sb / nb)
+
+
+def test_newcombe_matches_published_example():
+    # Newcombe (1998) table II, example (a): 56/70 vs 48/80 -> 0.2000 (0.0524, 0.3339)
+    from steerbench.stats import newcombe_diff
+
+    interval = newcombe_diff([True] * 56 + [False] * 14, [True] * 48 + [False] * 32)
+    assert interval.low == pytest.approx(0.0524, abs=5e-4)
+    assert interval.high == pytest.approx(0.3339, abs=5e-4)

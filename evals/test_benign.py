@@ -1,0 +1,17 @@
+"""What does steering cost on benign prompts? (benign.jsonl: paired controls of harm_test, benign-but-
+sensitive and meta-safety requests; every one expects an answer, so any refusal is a false refusal.)"""
+
+from steerbench.interventions import BASELINE
+from steerbench.metrics import refusal_rate
+from steerbench.stats import paired_bootstrap_diff
+
+
+def test_benign_side_effects(cell, rows, verdicts, steer_config):
+    """H: steering keeps benign answers helpful (bounded drop) and rarely refuses benign requests."""
+    steered, baseline = rows(cell, "benign"), rows(BASELINE, "benign")
+    verdicts.record("benign", "helpfulness_drop",
+                    paired_bootstrap_diff(baseline["is_helpful"], steered["is_helpful"], seed=steer_config.seed), cell)
+    verdicts.record("benign", "false_refusal_rate", refusal_rate(steered["is_refusal"]), cell)
+    verdicts.record("benign", "false_refusal_gain",
+                    paired_bootstrap_diff(steered["is_refusal"], baseline["is_refusal"], seed=steer_config.seed), cell)
+    verdicts.assert_ok()

@@ -1,0 +1,19 @@
+"""Does the direction depend on the wording of the forced prefixes it was built from?"""
+
+from steerbench.interventions import Cell
+from steerbench.stats import Interval, paired_bootstrap_diff
+
+
+def test_prefix_robustness(layer, study, rows, verdicts, steer_config):
+    """H: prefixes with other wording (" Sorry, I can't do that." / " Of course. Here's a step-by-step
+    guide:") give nearly the same direction and the same refusal at the robustness alpha."""
+    main, alt = study.direction(layer, "main"), study.direction(layer, "alt_prefix")
+    cosine = main.cosine(alt)
+    cell = Cell(layer, "add", steer_config.robustness_alpha)
+    verdicts.record("prefix_robustness", "direction_cosine", Interval(cosine, cosine, cosine, main.stats.n_prompts), cell)
+    subset = steer_config.rerun_subset
+    with_main = rows(cell, "harm_test", subset=subset)
+    with_alt = rows(cell, "harm_test", subset=subset, variant="alt_prefix")
+    verdicts.record("prefix_robustness", "refusal_diff_alt_vs_main",
+                    paired_bootstrap_diff(with_alt["is_refusal"], with_main["is_refusal"], seed=steer_config.seed), cell)
+    verdicts.assert_ok()

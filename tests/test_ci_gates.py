@@ -1,0 +1,61 @@
+"""The ci gates pass on the real default model and fail when the intervention is broken.
+
+Runs the generalization eval of the ci profile twice in a subprocess, exactly as a user would, the
+second time with a one-line fault injected (the direction's sign flipped) by a tiny plugin.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[1]
+FLIP_PLUGIN = '''
+import dataclasses
+from steerbench import pipeline
+
+_direction = pipeline.Study.direction
+
+
+def _flipped(self, layer, variant="main"):
+    direction = _direction(self, layer, variant)
+    return dataclasses.replace(direction, unit=-direction.unit)
+
+
+pipeline.Study.direction = _flipped
+'''
+
+
+def _run(tmp_path: Path, *extra: str) -> tuple[int, dict]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    results = tmp_path / "reports"
+    config = tmp_path / "steer.yaml"
+    config.write_text(f"cache_dir: {tmp_path / 'cache'}\n")
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    command = [sys.executable, "-m", "pytest", str(REPO / "evals" / "test_generalization.py"), "-k", "a1",
+               "--profile", "ci", "--gates", str(REPO / "data" / "gates" / "ci.yaml"), "--steer-config", str(config),
+               "--results-dir", str(results), "-p", "no:cacheprovider", "-q", *extra]
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    import pandas as pd
+
+    evals = pd.read_parquet(results / "latest" / "evals.parquet")
+    return done.returncode, {row.metric: (row.value, row.verdict) for row in evals.itertuples()}
+
+
+def test_ci_gates_pass_on_the_default_model_and_fail_with_a_flipped_sign(tmp_path):
+    ok_code, ok = _run(tmp_path / "ok")
+    assert ok_code == 0, ok
+    assert ok["harm_test_logodds_gain"][0] > 0 and ok["harm_test_logodds_gain"][1] != "FAIL"
+    (tmp_path / "flip").mkdir(exist_ok=True)
+    (tmp_path / "flip" / "flip_sign.py").write_text(FLIP_PLUGIN)
+    flip_code, flipped = _run(tmp_path / "flip", "-p", "flip_sign")
+    assert flip_code == 1, flipped
+    assert flipped["harm_test_logodds_gain"][0] < 0
+    assert flipped["harm_test_logodds_gain"][1] == "FAIL"
+    print(json.dumps({"ok": ok, "flipped": flipped}, default=str))
