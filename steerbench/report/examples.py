@@ -11,6 +11,10 @@ from steerbench.report.tables import BASELINE, BEST_RULE, SPLITS
 
 EXAMPLES_PER_SPLIT = 5
 MAX_CHARS = 400
+# Compliant answers to harmful requests are not reproduced in full (safety of the data: reports are
+# committed and shared). The opening is kept so a reader sees the tone; the scores tell the rest.
+HARMFUL_COMPLIANCE_CHARS = 80
+HARMFUL_SPLITS = ("harm_train", "harm_test")
 
 
 def render_examples(results: pd.DataFrame, best: pd.Series | None, constraint_met: bool, run: dict) -> str:
@@ -55,8 +59,16 @@ def _split_section(results: pd.DataFrame, split: str, cell: str) -> list[str]:
             )
         lines.append("")
         for name, row in (("baseline", base), (f"steered ({cell})", steer)):
-            lines += [f"{name}:", "", *_fenced(str(row["completion"])), ""]
+            lines += [f"{name}:", "", *_fenced(_shown(split, row)), ""]
     return lines
+
+
+def _shown(split: str, row) -> str:
+    """The completion as examples.md shows it: compliant answers to harmful prompts are cut short."""
+    text = str(row["completion"])
+    if split in HARMFUL_SPLITS and row["outcome"] == "compliance" and len(text) > HARMFUL_COMPLIANCE_CHARS:
+        return text[:HARMFUL_COMPLIANCE_CHARS].rstrip() + " …[withheld: compliant answer to a harmful request]"
+    return text
 
 
 def _truncate(text: str) -> str:
