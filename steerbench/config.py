@@ -93,7 +93,7 @@ PROFILES: dict[str, dict[str, Any]] = {
            "layers": (0.5,), "rerun_subset": 8},
     # the seed's fast mode: well within an hour on 2 CPU cores
     # (alphas resolve the narrow working range of the default model: DESIGN.md "Known facts")
-    "fast": {"n_prompts": 60, "generation.max_new_tokens": 40, "alphas": (0.0, 0.25, 0.5, 1.0, 1.5),
+    "fast": {"n_prompts": 60, "generation.max_new_tokens": 32, "alphas": (0.0, 0.5, 1.0, 1.5),
              "layers": (0.25, 0.5, 0.75), "interventions": ("add", "ablate")},
     # the seed's recommended 150/150/200 prompts and 80 tokens: meant for a GPU
     "full": {"n_prompts": None, "generation.max_new_tokens": 80, "alphas": (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0)},

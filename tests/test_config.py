@@ -22,7 +22,7 @@ def write(path: Path, text: str) -> Path:
 def test_defaults_are_the_fast_profile(tmp_path):
     config = load_config(rootdir=tmp_path)
     assert config.profile == "fast" and config.model == "smollm2-135m"
-    assert config.n_prompts == 60 and config.generation.max_new_tokens == 48
+    assert config.n_prompts == 60 and config.generation.max_new_tokens == PROFILES["fast"]["generation.max_new_tokens"]
     assert config.alphas == PROFILES["fast"]["alphas"] and config.layers == (0.25, 0.5, 0.75)
     assert config.generation.temperature == 0.7 and config.generation.top_p == 0.9
     assert config.direction.alt_refusal_prefix == " Sorry, I can't do that." and config.alt_seed == 42
@@ -92,7 +92,7 @@ def test_paths_resolve_and_default_gates_file(tmp_path):
 
 def test_to_dict_is_json_and_hash_tracks_the_config(tmp_path):
     config = load_config(rootdir=tmp_path)
-    assert json.loads(json.dumps(config.to_dict()))["generation"]["max_new_tokens"] == 48
+    assert json.loads(json.dumps(config.to_dict()))["generation"]["max_new_tokens"] == PROFILES["fast"]["generation.max_new_tokens"]
     assert config.short_hash() == load_config(rootdir=tmp_path).short_hash()
     assert config.short_hash() != load_config(rootdir=tmp_path, overrides={"seed": "1"}).short_hash()
     assert isinstance(StudyConfig().to_dict()["layers"], list)

@@ -103,3 +103,23 @@ def test_eval_record_round_trips_as_plain_json():
     ungated = EvalRecord.from_interval(question="sanity", metric="m", interval=interval)
     back = EvalRecord.from_json(ungated.to_json())
     assert math.isnan(back.threshold) and back.verdict == "" and back.direction == ""
+
+
+def test_cell_selective_gate_applies_only_to_its_cells(tmp_path):
+    path = tmp_path / "g.yaml"
+    path.write_text("generalization:\n  harm_test_refusal_gain: {min: 0.1, interventions: [add], alpha_min: 0.5}\n")
+    gates = load_gates(path)
+    zero = Interval(0.0, 0.0, 0.0, 12)
+    assert gates.judge("generalization", "harm_test_refusal_gain", zero, intervention="add", alpha=1.0)[2] == Verdict.FAIL
+    assert gates.judge("generalization", "harm_test_refusal_gain", zero, intervention="add", alpha=0.0)[2] is None
+    assert gates.judge("generalization", "harm_test_refusal_gain", zero, intervention="ablate", alpha=1.0)[2] is None
+
+
+@pytest.mark.parametrize(("low", "high", "expected"), [
+    (-0.1, 0.2, Verdict.PASS), (-0.4, 0.1, Verdict.INCONCLUSIVE), (0.3, 0.5, Verdict.FAIL), (-0.6, -0.3, Verdict.FAIL),
+])
+def test_symmetric_gate(tmp_path, low, high, expected):
+    path = tmp_path / "g.yaml"
+    path.write_text("seed_robustness:\n  seed_refusal_diff: {max_abs: 0.25}\n")
+    interval = Interval((low + high) / 2, low, high, 30)
+    assert load_gates(path).judge("seed_robustness", "seed_refusal_diff", interval)[2] == expected

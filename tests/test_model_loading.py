@@ -124,3 +124,19 @@ def test_default_model_loads_offline_and_answers_coherently(default_model):
     words = sampled.text.split()
     alphabetic = [w for w in words if w.strip(".,;:!?()\"'*-").replace("'", "").isalpha()]
     assert len(words) >= 10 and len(alphabetic) >= 0.7 * len(words), sampled.text
+
+
+def test_residual_only_swaps_back_the_hf_modules_and_matches_the_bridge(tiny_model):
+    """The engine's fast path computes the same logits as the bridge as booted, and is undone after."""
+    import torch
+
+    ids = torch.tensor([tiny_model.encode(tiny_model.format_prompt("How do I bake bread?"))])
+    before = [type(m).__name__ for m in tiny_model.hf_model.modules()]
+    with torch.inference_mode():
+        bridged = tiny_model.hf_model(input_ids=ids).logits
+        with tiny_model.residual_only():
+            during = [type(m).__name__ for m in tiny_model.hf_model.modules()]
+            fast = tiny_model.hf_model(input_ids=ids).logits
+    assert len(during) < len(before)  # the attention/MLP wrappers are out of the module tree
+    assert [type(m).__name__ for m in tiny_model.hf_model.modules()] == before
+    torch.testing.assert_close(fast, bridged, atol=1e-4, rtol=1e-4)
