@@ -80,7 +80,6 @@ def measure(model, *, batch: int, max_new_tokens: int, layer: int, naive: bool =
                            pad_token_id=model.tokenizer.pad_token_id)
 
     hf_s = _timed(hf_run)
-    del plain
     result = {
         "model": model.name, "device": model.device, "batch": batch, "max_new_tokens": max_new_tokens,
         "threads": torch.get_num_threads(), "layer": layer,

@@ -80,3 +80,11 @@ def default_model(torch_threads):
         patch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
         return load_model("smollm2-135m")
 
+
+
+@pytest.fixture
+def cli():
+    """The `steerbench` console script's entry point: cli(["prompts", "validate", ...]) -> exit code."""
+    import steerbench.cli
+
+    return steerbench.cli.main

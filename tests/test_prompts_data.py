@@ -8,20 +8,12 @@ from pathlib import Path
 
 import pytest
 
-import steerbench.cli
 from steerbench.prompts import load_split
 from steerbench.prompts.load import DEFAULT_DATA_DIR
 from steerbench.prompts.make import OUTPUT_FILES
 from steerbench.prompts.shift import format_shift_report, shift_report
 from steerbench.prompts.taxonomy import load_taxonomy
 from steerbench.prompts.validate import CORE_MIN_SIZES, MIN_PER_FAMILY, validate_path
-
-
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch):
-    """steerbench.cli.main with only the prompts group registered (other groups are not under test)."""
-    monkeypatch.setattr(steerbench.cli, "COMMAND_MODULES", {"prompts": "steerbench.prompts.cli"})
-    return steerbench.cli.main
 
 
 @pytest.fixture(scope="module")

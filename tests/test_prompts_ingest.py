@@ -6,19 +6,11 @@ from pathlib import Path
 
 import pytest
 
-import steerbench.cli
 from steerbench.prompts import load_prompt_file
 from steerbench.prompts.load import DEFAULT_DATA_DIR
 from steerbench.prompts.validate import validate_path
 
 REDTEAM_CSV = DEFAULT_DATA_DIR.parent / "raw" / "redteam_eval.csv"
-
-
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch):
-    """steerbench.cli.main with only the prompts group registered (other groups are not under test)."""
-    monkeypatch.setattr(steerbench.cli, "COMMAND_MODULES", {"prompts": "steerbench.prompts.cli"})
-    return steerbench.cli.main
 
 
 def write(path: Path, text: str) -> Path:

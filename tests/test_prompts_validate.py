@@ -9,15 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import steerbench.cli
 from steerbench.prompts.load import DEFAULT_DATA_DIR
-
-
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch):
-    """steerbench.cli.main with only the prompts group registered (other groups are not under test)."""
-    monkeypatch.setattr(steerbench.cli, "COMMAND_MODULES", {"prompts": "steerbench.prompts.cli"})
-    return steerbench.cli.main
 
 
 @pytest.fixture

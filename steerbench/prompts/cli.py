@@ -7,7 +7,6 @@ problem, one per line, and returns 1 when there is any.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from steerbench.prompts.load import DEFAULT_DATA_DIR
@@ -83,21 +82,3 @@ def run_validate(args: argparse.Namespace) -> int:
 def _count_lines(path: Path) -> int:
     with path.open("rb") as handle:
         return sum(1 for _ in handle)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run only the prompts commands (``python -m steerbench.prompts.cli validate``)."""
-    from steerbench.errors import SteerbenchError
-
-    parser = argparse.ArgumentParser(prog="steerbench")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["prompts", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return int(args.func(args) or 0)
-    except SteerbenchError as error:
-        print(f"steerbench: error: {error}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
