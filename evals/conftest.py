@@ -17,6 +17,7 @@ def _n_layers(model: str) -> int:
     return layer_count(model)
 
 
+@pytest.hookimpl(trylast=True)  # after steerbench's plugin has put the StudyConfig in the stash
 def pytest_configure(config: pytest.Config) -> None:
     """Resolve the model (and the layers) once, before any worker starts: a missing hub model or an
     out-of-range layer stops the session with one line instead of one traceback per test."""
