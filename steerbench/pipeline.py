@@ -141,10 +141,15 @@ class Study:
                 baseline=baseline, variant=variant,
             )
             tokens = int(frame["n_tokens"].sum())
-            self.progress(f"{split} {cell.id}{'' if variant == 'main' else ' (' + variant + ')'} seed {seed}: "
-                          f"{len(frame)} completions, {tokens / max(time.perf_counter() - began, 1e-9):.0f} tok/s")
+            self.progress(f"{self._position(cell)} {split} {cell.id}{'' if variant == 'main' else ' (' + variant + ')'} "
+                          f"seed {seed}: {len(frame)} completions, {tokens / max(time.perf_counter() - began, 1e-9):.0f} tok/s")
             atomic_write(path, lambda p: frame.to_parquet(p, index=False))
         return path
+
+    def _position(self, cell: Cell) -> str:
+        """"cell i/N" of the grid (the baseline is cell 0)."""
+        cells = self.cells()
+        return f"cell {cells.index(cell) + 1 if cell in cells else 0}/{len(cells)}"
 
     def _relabelled_baseline(self, cell: Cell, split: str, seed: int, subset: int | None) -> Path:
         source = self.rows_path(BASELINE, split, seed=seed, subset=subset)
