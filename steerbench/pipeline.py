@@ -19,11 +19,14 @@ from steerbench.cache import atomic_write, key_of, locked
 from steerbench.directions import Direction, build_directions, load_direction, random_direction, save_direction
 from steerbench.interventions import BASELINE, Cell, row_steer
 from steerbench.model import resolve_layer
-from steerbench.rows import completion_rows
+from steerbench.rows import completion_rows, score_texts
 
 CORE_SPLITS = ("harm_train", "harm_test", "benign")
 VARIANTS = ("main", "alt_prefix", "random")  # which direction a cell steers along
 RANDOM_DIRECTION_SEED = 1234
+# Bump when the text-only metrics (refusal detector, helpfulness, outcome thresholds) change: cached
+# completions are then re-scored (steerbench.rows.score_texts) instead of regenerated.
+METRICS_VERSION = "2"
 
 
 def _noop(message: str) -> None:
@@ -124,12 +127,26 @@ class Study:
                 hashlib.sha256(direction.unit.numpy().tobytes()).hexdigest()],
             "generation": dataclasses.asdict(gen), "prefixes": [self.config.direction.refusal_prefix, self.config.direction.compliance_prefix],
         })
-        path = self.cache_root / "rows" / f"{key}.parquet"
+        generated = self.cache_root / "rows" / f"{key}.parquet"
+        path = generated.with_name(f"{key}-m{METRICS_VERSION}.parquet")
         if path.exists():
             return path
         with locked(path):
             if path.exists():
                 return path
+            if not generated.exists():
+                self._generate_rows(generated, cell, split, prompt_set, direction, variant=variant, seed=seed, subset=subset)
+            import pandas as pd
+
+            rescored = score_texts(pd.read_parquet(generated))
+            atomic_write(path, lambda p: rescored.to_parquet(p, index=False))
+        return path
+
+    def _generate_rows(self, path: Path, cell: Cell, split: str, prompt_set, direction, *, variant, seed, subset) -> None:
+        gen = self.config.generation
+        with locked(path):
+            if path.exists():
+                return
             baseline = None if cell.intervention == "baseline" else self.rows(BASELINE, split, seed=seed, subset=subset)
             steer = None if direction is None else row_steer(
                 cell, direction.unit, direction.scale, direction.hook_point, self.config.alpha_units)
@@ -144,7 +161,6 @@ class Study:
             self.progress(f"{self._position(cell)} {split} {cell.id}{'' if variant == 'main' else ' (' + variant + ')'} "
                           f"seed {seed}: {len(frame)} completions, {tokens / max(time.perf_counter() - began, 1e-9):.0f} tok/s")
             atomic_write(path, lambda p: frame.to_parquet(p, index=False))
-        return path
 
     def _position(self, cell: Cell) -> str:
         """"cell i/N" of the grid (the baseline is cell 0)."""

@@ -42,20 +42,13 @@ def completion_rows(model, prompt_set, split: str, cell, steer, *, seed: int, ge
     records = []
     for g, fluency_lp in zip(generations, fluency):
         prompt = by_id[g.prompt_id]
-        refusal = score_refusal(g.text)
-        helpfulness = score_helpfulness(g.text, g.n_tokens, refusal=refusal)
         confounds = confound_stats(g.token_ids, g.token_logprobs, g.token_entropies, g.ended_eos)
-        fluency_value = None if math.isnan(fluency_lp) else float(fluency_lp)
         records.append({
             "prompt_id": g.prompt_id, "split": split, "family": prompt.meta.family, "style": prompt.meta.style,
             "slice": prompt.meta.slice, "prompt": prompt.prompt, "layer": cell.layer, "intervention": cell.intervention,
             "alpha": float(cell.alpha), "cell": cell.id, "variant": variant, "seed": seed, "sample_index": g.sample_index,
             "completion": g.text, "n_tokens": g.n_tokens, "ended_eos": g.ended_eos,
             "mean_logprob": confounds.mean_logprob, "mean_entropy": confounds.mean_entropy,
-            "refusal_score": refusal.score, "is_refusal": refusal.is_refusal,
-            "matched": json.dumps([[phrase, weight] for phrase, weight in refusal.matched]),
-            "helpfulness_score": helpfulness.score, "is_helpful": helpfulness.is_helpful,
-            "outcome": classify_outcome(g.text, refusal, fluency_value),
             "fluency_logprob": float(fluency_lp), "distinct_1": confounds.distinct_1, "distinct_2": confounds.distinct_2,
             "longest_repeat": confounds.longest_repeated_ngram, "refusal_logodds": float(logodds_by_prompt[g.prompt_id]),
             "drift": math.nan,
@@ -63,6 +56,28 @@ def completion_rows(model, prompt_set, split: str, cell, steer, *, seed: int, ge
     frame = pd.DataFrame.from_records(records)
     if baseline is not None:
         frame["drift"] = _drift(frame, baseline)
+    return score_texts(frame)
+
+
+TEXT_COLUMNS = ("refusal_score", "is_refusal", "matched", "helpfulness_score", "is_helpful", "outcome")
+
+
+def score_texts(frame):
+    """(Re)compute the columns that depend only on the completion text and its fluency.
+
+    Kept apart from generation so a change to the detector or the outcome thresholds re-scores
+    cached completions (steerbench.pipeline.METRICS_VERSION) instead of regenerating them.
+    """
+    frame = frame.copy()
+    scored = []
+    for text, n_tokens, fluency in zip(frame["completion"], frame["n_tokens"], frame["fluency_logprob"]):
+        refusal = score_refusal(text)
+        helpfulness = score_helpfulness(text, int(n_tokens), refusal=refusal)
+        fluency_value = None if math.isnan(fluency) else float(fluency)
+        scored.append((refusal.score, refusal.is_refusal, json.dumps([[p, w] for p, w in refusal.matched]),
+                       helpfulness.score, helpfulness.is_helpful, classify_outcome(text, refusal, fluency_value)))
+    for name, values in zip(TEXT_COLUMNS, zip(*scored) if scored else [[]] * len(TEXT_COLUMNS)):
+        frame[name] = list(values)
     return frame
 
 
