@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 # Bump when a stage's output for the same inputs changes (engine, metrics or row layout).
-CODE_VERSION = "2026-11-22.1"
+CODE_VERSION = "2026-11-22.2"
 
 
 def key_of(parts: dict[str, Any]) -> str:

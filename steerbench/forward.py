@@ -2,17 +2,37 @@
 
 Sequences are token-id lists (already formatted and encoded), left-padded into batches; positions
 given by callers are indices into the unpadded sequence.
+
+Scoring is two-stage: a context is prefilled once into a KV cache (``prefill``), then any number of
+continuations are scored on top of it (``score_continuations``), the cache cropped back after each.
+The refusal log-odds score both prefixes on one prompt prefill (in generation: on the sampling
+prefill itself), and the unsteered fluency pass reuses one prompt prefill per batch of prompts
+across all cells (``PrefillMemo``): only the continuation tokens are computed per cell.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 import torch
 
-from steerbench.generation import left_pad
 from steerbench.interventions import RowSteer, SteeringHooks
+
+
+def left_pad(sequences: Sequence[Sequence[int]], pad_id: int, device: str):
+    """Left-pad token lists; return (input_ids, attention_mask, position_ids)."""
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        if seq:
+            ids[row, width - len(seq):] = torch.tensor(list(seq), dtype=torch.long)
+            mask[row, width - len(seq):] = 1
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    return ids.to(device), mask.to(device), positions.to(device)
 
 
 def _batches(n: int, batch_size: int, lengths: Sequence[int]):
@@ -60,43 +80,144 @@ def capture_residuals(
     return results  # type: ignore[return-value]
 
 
+@dataclass
+class Prefill:
+    """A left-padded batch of contexts run through the model once, ready to be continued.
+
+    ``cache`` holds every layer's keys/values for the ``width`` context positions; ``last_logits``
+    ([B, vocab], float32) are the logits after each context's last token.
+    """
+
+    cache: object  # transformers Cache
+    attention: torch.Tensor  # [B, width]
+    next_positions: torch.Tensor  # [B]: position id of each row's first continuation token
+    last_logits: torch.Tensor
+    width: int
+
+    @property
+    def nbytes(self) -> int:
+        layers = getattr(self.cache, "layers", [])
+        return sum(t.numel() * t.element_size() for layer in layers for t in (layer.keys, layer.values) if t is not None)
+
+
 @torch.inference_mode()
+def prefill(model, contexts: Sequence[Sequence[int]]) -> Prefill:
+    """Run left-padded ``contexts`` (non-empty token lists) under whatever hooks are installed."""
+    ids, attention, position_ids = left_pad(contexts, model.tokenizer.pad_token_id, model.device)
+    output = model.hf_model(input_ids=ids, attention_mask=attention, position_ids=position_ids,
+                            use_cache=True, logits_to_keep=1)
+    return Prefill(output.past_key_values, attention, position_ids[:, -1] + 1, output.logits[:, -1, :].float(), ids.shape[1])
+
+
+@torch.inference_mode()
+def score_continuations(model, state: Prefill, continuations: Sequence[Sequence[int]]) -> list[np.ndarray]:
+    """log p(continuation token t | context, continuation[:t]) per row, on top of a prefill.
+
+    The continuations are right-padded after the contexts and run in one forward pass (under
+    whatever hooks are installed); the cache is cropped back to the contexts afterwards, so the
+    same prefill can score further continuations or go on generating.
+    """
+    batch = len(continuations)
+    first_logprobs = torch.log_softmax(state.last_logits, dim=-1)
+    longest = max((len(c) for c in continuations), default=0)
+    tail = None
+    if longest > 1:
+        feed = torch.full((batch, longest - 1), model.tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((batch, longest - 1), dtype=state.attention.dtype)
+        for row, cont in enumerate(continuations):
+            if len(cont) > 1:
+                feed[row, :len(cont) - 1] = torch.tensor(list(cont[:-1]), dtype=torch.long)
+                mask[row, :len(cont) - 1] = 1
+        steps = torch.arange(longest - 1, device=model.device)
+        try:
+            logits = model.hf_model(
+                input_ids=feed.to(model.device), attention_mask=torch.cat([state.attention, mask.to(model.device)], dim=1),
+                position_ids=state.next_positions[:, None] + steps[None, :], past_key_values=state.cache,
+                use_cache=True, logits_to_keep=longest - 1,
+            ).logits
+        finally:
+            _crop(state.cache, state.width)
+        tail = torch.log_softmax(logits.float(), dim=-1)  # [B, longest - 1, vocab]
+    results = []
+    for row, cont in enumerate(continuations):
+        if not cont:
+            results.append(np.zeros(0))
+            continue
+        targets = torch.tensor(list(cont), dtype=torch.long, device=first_logprobs.device)
+        scores = [first_logprobs[row, targets[0]][None]]
+        if len(cont) > 1:
+            scores.append(tail[row, :len(cont) - 1].gather(-1, targets[1:, None]).squeeze(-1))
+        results.append(torch.cat(scores).double().cpu().numpy())
+    return results
+
+
+def _crop(cache, width: int) -> None:
+    """Cut every layer of ``cache`` back to its first ``width`` positions (also after a failed pass)."""
+    for layer in cache.layers:
+        keys = getattr(layer, "keys", None)
+        extra = 0 if keys is None else keys.shape[-2] - width
+        if extra > 0:
+            layer.crop(-extra)
+
+
+class PrefillMemo:
+    """Unsteered prefills of context batches, kept (least recently used first out) up to a byte budget.
+
+    Every cell of a split scores its completions' fluency on the same prompts in the same batches,
+    so their unsteered prompt prefill is computed once per process instead of once per cell.
+    """
+
+    def __init__(self, max_bytes: int = 1 << 30):
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[tuple, Prefill] = OrderedDict()
+
+    def get(self, model, contexts: Sequence[Sequence[int]]) -> Prefill:
+        key = (id(model), tuple(tuple(c) for c in contexts))
+        if key in self._entries:
+            self._entries.move_to_end(key)
+            return self._entries[key]
+        with model.residual_only():
+            state = prefill(model, contexts)
+        self._entries[key] = state
+        while len(self._entries) > 1 and sum(e.nbytes for e in self._entries.values()) > self.max_bytes:
+            self._entries.popitem(last=False)
+        return state
+
+
 def continuation_logprobs(
     model,
     contexts: Sequence[Sequence[int]],
-    continuations: Sequence[Sequence[int]],
+    continuations: Sequence[Sequence[int]] | Sequence[Sequence[Sequence[int]]],
     steers: Sequence[RowSteer | None] | None = None,
     *,
     batch_size: int = 16,
-) -> list[np.ndarray]:
+    memo: PrefillMemo | None = None,
+) -> list:
     """log p(continuation token t | context, continuation[:t]) for each pair, optionally steered.
 
-    Steering applies at every real (non-pad) position, prompt and continuation alike, as in
-    generation with ``positions="all"``.
+    Steering applies at every position, context and continuation alike, as in generation with
+    ``positions="all"``. ``continuations`` may also be a tuple of such lists (one per alternative,
+    e.g. two prefixes): each context is then prefilled once and every alternative scored on it.
+    ``memo`` reuses unsteered context prefills across calls (only when no row is steered).
 
     Returns:
-        One float64 array per pair with len(continuations[i]) entries (empty continuation: empty).
+        One float64 array per pair with len(continuations[i]) entries (empty continuation: empty);
+        for several alternatives, a tuple of such lists.
     """
-    steers = steers if steers is not None else [None] * len(contexts)
-    full = [list(c) + list(t) for c, t in zip(contexts, continuations)]
-    lengths = [len(s) for s in full]
-    results: list[np.ndarray | None] = [None] * len(full)
-    for chunk in _batches(len(full), batch_size, lengths):
-        ids, attention, position_ids = left_pad([full[i] for i in chunk], model.tokenizer.pad_token_id, model.device)
+    alternatives = continuations if isinstance(continuations, tuple) else (continuations,)
+    steers = list(steers) if steers is not None else [None] * len(contexts)
+    unsteered = all(s is None or s.is_identity for s in steers)
+    results = [[None] * len(contexts) for _ in alternatives]
+    for chunk in _batches(len(contexts), batch_size, [len(c) for c in contexts]):
+        chunk_contexts = [contexts[i] for i in chunk]
         hooks = SteeringHooks([steers[i] for i in chunk], model.d_model, model.device, model.hf_model.dtype)
-        hooks.mask = attention.bool()
-        keep = max(len(continuations[i]) for i in chunk) + 1  # only score the tail: no [B, S, vocab] logits
+        if memo is not None and unsteered:
+            state = memo.get(model, chunk_contexts)
+        else:
+            with model.residual_only(), hooks.installed(model.bridge):
+                state = prefill(model, chunk_contexts)
         with model.residual_only(), hooks.installed(model.bridge):
-            logits = model.hf_model(input_ids=ids, attention_mask=attention, position_ids=position_ids,
-                                    use_cache=False, logits_to_keep=keep).logits
-        log_probs = torch.log_softmax(logits.float(), dim=-1)  # [B, keep, vocab], position j = width - keep + j
-        width = ids.shape[1]
-        for row, i in enumerate(chunk):
-            n_cont = len(continuations[i])
-            if n_cont == 0:
-                results[i] = np.zeros(0)
-                continue
-            targets = ids[row, width - n_cont:]
-            predicted_at = torch.arange(keep - n_cont - 1, keep - 1, device=ids.device)
-            results[i] = log_probs[row, predicted_at].gather(-1, targets[:, None]).squeeze(-1).double().cpu().numpy()
-    return results  # type: ignore[return-value]
+            for alternative, out in zip(alternatives, results):
+                for i, scores in zip(chunk, score_continuations(model, state, [alternative[i] for i in chunk])):
+                    out[i] = scores
+    return tuple(results) if isinstance(continuations, tuple) else results[0]

@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 
 import torch
 
+from steerbench.forward import Prefill, left_pad, score_continuations
 from steerbench.interventions import POSITIONS, RowSteer, SteeringHooks
 
 
@@ -55,6 +56,7 @@ class Generation:
     token_logprobs: tuple[float, ...]
     token_entropies: tuple[float, ...]
     ended_eos: bool
+    prefix_logprobs: tuple[float, ...] = ()  # summed log p of each ``score_prefixes`` entry after the prompt
 
 
 def row_seed(seed: int, prompt_id: str, sample_index: int) -> int:
@@ -125,19 +127,6 @@ def sample_tokens(logits: torch.Tensor, uniforms: torch.Tensor, temperature: flo
     return tokens, chosen, entropies
 
 
-def left_pad(sequences: Sequence[Sequence[int]], pad_id: int, device: str):
-    """Left-pad token lists; return (input_ids, attention_mask, position_ids)."""
-    width = max(len(s) for s in sequences)
-    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        if seq:
-            ids[row, width - len(seq):] = torch.tensor(list(seq), dtype=torch.long)
-            mask[row, width - len(seq):] = 1
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    return ids.to(device), mask.to(device), positions.to(device)
-
-
 def generate(
     model,
     requests: Sequence[GenRequest],
@@ -145,6 +134,7 @@ def generate(
     *,
     batch_size: int = 32,
     positions: str = "all",
+    score_prefixes: Sequence[Sequence[int]] = (),
     on_batch: Callable[[int, int, float], None] | None = None,
 ) -> list[Generation]:
     """Sample one completion per request, steered per row; results in request order.
@@ -155,6 +145,9 @@ def generate(
         sampling: temperature, top-p, max new tokens and the seed.
         batch_size: rows per forward pass (does not change any completion).
         positions: where steering applies: ``all``, ``prompt`` (prompt tokens only) or ``generated``.
+        score_prefixes: token lists scored teacher-forced right after each prompt, on the sampling
+            prefill and under the same steering (prefix tokens count as generated positions): the
+            refusal log-odds at the cost of the prefix tokens only.
         on_batch: progress callback (rows done, rows total, generated tokens per second).
     """
     if positions not in POSITIONS:
@@ -167,7 +160,8 @@ def generate(
     for start in range(0, len(order), batch_size):
         chunk = order[start:start + batch_size]
         began = time.perf_counter()
-        batch = _generate_batch(model, [requests[i] for i in chunk], [encoded[i] for i in chunk], sampling, positions)
+        batch = _generate_batch(model, [requests[i] for i in chunk], [encoded[i] for i in chunk], sampling, positions,
+                                score_prefixes)
         for i, generation in zip(chunk, batch):
             results[i] = generation
         done += len(chunk)
@@ -178,7 +172,8 @@ def generate(
 
 
 @torch.inference_mode()
-def _generate_batch(model, requests, encoded, sampling: SamplingConfig, positions: str) -> list[Generation]:
+def _generate_batch(model, requests, encoded, sampling: SamplingConfig, positions: str,
+                    score_prefixes: Sequence[Sequence[int]] = ()) -> list[Generation]:
     device = model.device
     batch = len(requests)
     pad_id = model.tokenizer.pad_token_id
@@ -205,6 +200,9 @@ def _generate_batch(model, requests, encoded, sampling: SamplingConfig, position
                 past_key_values=cache, use_cache=True, logits_to_keep=1,
             )
             cache = output.past_key_values
+            if step == 0 and score_prefixes:
+                prefix_scores = _score_prefixes(model, Prefill(cache, attention, position_ids[:, -1] + 1, output.logits[:, -1, :].float(),
+                                                               step_ids.shape[1]), score_prefixes, hooks, positions)
             tokens, logprobs, entropies = sample_tokens(
                 output.logits[:, -1, :], uniforms[:, step], sampling.temperature, sampling.top_p
             )
@@ -236,5 +234,19 @@ def _generate_batch(model, requests, encoded, sampling: SamplingConfig, position
             token_logprobs=tuple(float(x) for x in logprobs_out[row, :n]),
             token_entropies=tuple(float(x) for x in entropies_out[row, :n]),
             ended_eos=ended,
+            prefix_logprobs=tuple(float(scores[row]) for scores in prefix_scores) if score_prefixes else (),
         ))
     return generations
+
+
+def _score_prefixes(model, state: Prefill, prefixes, hooks: SteeringHooks, positions: str) -> list[list[float]]:
+    """Summed log-probs of each shared prefix after every row's prompt; the cache is left as it was."""
+    batch = state.attention.shape[0]
+    scores = []
+    for prefix in prefixes:
+        if positions == "prompt":  # prefix tokens are generated positions: not steered
+            hooks.mask = torch.zeros((batch, max(len(prefix) - 1, 1)), dtype=torch.bool, device=state.attention.device)
+        else:
+            hooks.mask = None
+        scores.append([float(s.sum()) for s in score_continuations(model, state, [list(prefix)] * batch)])
+    return scores

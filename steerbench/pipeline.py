@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Callable
 
 from steerbench.cache import atomic_write, key_of, locked
-from steerbench.directions import Direction, build_directions, load_direction, random_direction, save_direction
+from steerbench.directions import (
+    Direction,
+    build_directions,
+    load_direction,
+    random_direction,
+    save_direction,
+)
+from steerbench.forward import PrefillMemo
 from steerbench.interventions import BASELINE, Cell, row_steer
 from steerbench.model import resolve_layer
 from steerbench.rows import completion_rows, score_texts
@@ -57,6 +64,7 @@ class Study:
     splits: dict  # split name -> PromptSet (already limited to n_prompts)
     cache_root: Path
     progress: Callable[[str], None] = _noop
+    memo: PrefillMemo = dataclasses.field(default_factory=PrefillMemo)  # unsteered prompt prefills (fluency)
 
     @property
     def layers(self) -> tuple[int, ...]:
@@ -117,6 +125,11 @@ class Study:
             # alpha = 0 is the identity (tests/test_interventions.py, sanity evals): its rows are the
             # baseline's, relabelled; this saves one generation per layer and intervention.
             return self._relabelled_baseline(cell, split, seed, subset)
+        if subset is not None and subset < len(self.splits[split]) and variant == "main" and seed == self.config.seed \
+                and (cell == BASELINE or cell in self.cells()):
+            # the grid generates the whole split anyway; completions do not depend on the batch
+            # (common random numbers), so the subset's rows are those rows, filtered
+            return self._subset_of_split(cell, split, prompt_set)
         direction = None if cell.intervention == "baseline" else self.direction(cell.layer, variant)
         gen = self.config.generation
         key = key_of({
@@ -155,7 +168,7 @@ class Study:
                 self.model, prompt_set, split, cell, steer, seed=seed, generation=gen,
                 refusal_prefix=self.config.direction.refusal_prefix,
                 compliance_prefix=self.config.direction.compliance_prefix,
-                baseline=baseline, variant=variant,
+                baseline=baseline, variant=variant, memo=self.memo,
             )
             tokens = int(frame["n_tokens"].sum())
             self.progress(f"{self._position(cell)} {split} {cell.id}{'' if variant == 'main' else ' (' + variant + ')'} "
@@ -176,6 +189,19 @@ class Study:
 
         frame = pd.read_parquet(source)
         frame = frame.assign(layer=cell.layer, intervention=cell.intervention, alpha=cell.alpha, cell=cell.id, drift=0.0)
+        with locked(path):
+            atomic_write(path, lambda p: frame.to_parquet(p, index=False))
+        return path
+
+    def _subset_of_split(self, cell: Cell, split: str, prompt_set) -> Path:
+        source = self.rows_path(cell, split)
+        path = source.with_name(f"{source.stem}-subset{len(prompt_set)}.parquet")
+        if path.exists():
+            return path
+        import pandas as pd
+
+        frame = pd.read_parquet(source)
+        frame = frame[frame["prompt_id"].isin({p.id for p in prompt_set})].reset_index(drop=True)
         with locked(path):
             atomic_write(path, lambda p: frame.to_parquet(p, index=False))
         return path

@@ -1,8 +1,9 @@
 """Per-completion rows: generate one (cell, split) and score every completion.
 
 The row layout is the ``results.parquet`` schema (docs/CONTRACTS.md). Model-based scores come from
-three extra teacher-forced passes, all batched: fluency under the unsteered model, and the refusal
-log-odds (refusal prefix vs compliance prefix) under the cell's steering.
+teacher-forced passes on top of prompt prefills (steerbench.forward): the refusal log-odds (refusal
+prefix vs compliance prefix) on the sampling prefill under the cell's steering, and fluency under
+the unsteered model on a prompt prefill shared by every cell of the split.
 """
 
 from __future__ import annotations
@@ -12,16 +13,17 @@ import math
 
 from steerbench.generation import GenRequest, SamplingConfig, generate
 from steerbench.metrics import classify_outcome, confound_stats, representation_distance, score_helpfulness, score_refusal
-from steerbench.metrics.logodds import fluency_logprobs, refusal_logodds
+from steerbench.metrics.logodds import fluency_logprobs, prefix_ids
 
 
 def completion_rows(model, prompt_set, split: str, cell, steer, *, seed: int, generation, refusal_prefix: str,
-                    compliance_prefix: str, baseline=None, variant: str = "main"):
+                    compliance_prefix: str, baseline=None, variant: str = "main", memo=None):
     """Generate and score every prompt of ``prompt_set`` under ``steer``; return a DataFrame.
 
     Args:
         baseline: the baseline rows of the same prompts and seed (DataFrame) for the drift column,
             or None for the baseline itself (drift is NaN there).
+        memo: a steerbench.forward.PrefillMemo shared across calls (unsteered prompt prefills).
     """
     import pandas as pd
 
@@ -29,16 +31,14 @@ def completion_rows(model, prompt_set, split: str, cell, steer, *, seed: int, ge
                               top_p=generation.top_p, seed=seed)
     prompts = list(prompt_set)
     requests = [GenRequest(p.id, p.prompt, sample, steer) for p in prompts for sample in range(generation.samples_per_prompt)]
-    generations = generate(model, requests, sampling, batch_size=generation.batch_size)
+    generations = generate(model, requests, sampling, batch_size=generation.batch_size,
+                           score_prefixes=(prefix_ids(model, refusal_prefix), prefix_ids(model, compliance_prefix)))
     by_id = {p.id: p for p in prompts}
     texts = [by_id[g.prompt_id].prompt for g in generations]
     completion_ids = [g.token_ids[:-1] if g.ended_eos else g.token_ids for g in generations]
-    fluency = fluency_logprobs(model, texts, completion_ids, batch_size=generation.batch_size)
-    logodds_by_prompt = dict(zip(
-        [p.id for p in prompts],
-        refusal_logodds(model, [p.prompt for p in prompts], [steer] * len(prompts), refusal_prefix=refusal_prefix,
-                        compliance_prefix=compliance_prefix, batch_size=generation.batch_size),
-    ))
+    fluency = fluency_logprobs(model, texts, completion_ids, batch_size=generation.batch_size, memo=memo)
+    # the log-odds do not depend on the sample: every sample of a prompt carries the same value
+    logodds_by_prompt = {g.prompt_id: g.prefix_logprobs[0] - g.prefix_logprobs[1] for g in generations}
     records = []
     for g, fluency_lp in zip(generations, fluency):
         prompt = by_id[g.prompt_id]

@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from steerbench.generation import GenRequest, SamplingConfig, generate, left_pad
+from steerbench.forward import left_pad
+from steerbench.generation import GenRequest, SamplingConfig, generate
 from steerbench.interventions import BASELINE, Cell, RowSteer, SteeringHooks, apply_ablate, apply_add, row_steer
 
 EPS32 = float(np.finfo(np.float32).eps)

@@ -2,8 +2,10 @@
 
     logodds(prompt) = sum_t log p(refusal_prefix_t | prompt, ...) - sum_t log p(compliance_prefix_t | prompt, ...)
 
-computed teacher-forced in one batched pass per prefix with the cell's steering active at every
-position (as in generation with positions="all"). Positive: the model would rather start refusing.
+computed teacher-forced with the cell's steering active at every position (as in generation with
+positions="all"): each prompt is prefilled once and both prefixes are scored on that prefill.
+Positive: the model would rather start refusing. The study computes the same numbers on its sampling
+prefill (``generate(..., score_prefixes=...)``); this function is the standalone form.
 """
 
 from __future__ import annotations
@@ -12,8 +14,13 @@ from typing import Sequence
 
 import numpy as np
 
-from steerbench.forward import continuation_logprobs
+from steerbench.forward import PrefillMemo, continuation_logprobs
 from steerbench.interventions import RowSteer
+
+
+def prefix_ids(model, prefix: str) -> list[int]:
+    """The token ids a prefix adds after a formatted prompt."""
+    return list(model.tokenizer(prefix, add_special_tokens=False)["input_ids"])
 
 
 def refusal_logodds(
@@ -27,15 +34,19 @@ def refusal_logodds(
 ) -> np.ndarray:
     """One log-odds value per prompt (natural log), under the per-prompt steering ``steers``."""
     contexts = [model.encode(model.format_prompt(p)) for p in prompts]
-    refusal_ids = list(model.tokenizer(refusal_prefix, add_special_tokens=False)["input_ids"])
-    compliance_ids = list(model.tokenizer(compliance_prefix, add_special_tokens=False)["input_ids"])
-    refusal = continuation_logprobs(model, contexts, [refusal_ids] * len(contexts), steers, batch_size=batch_size)
-    compliance = continuation_logprobs(model, contexts, [compliance_ids] * len(contexts), steers, batch_size=batch_size)
+    refusal_ids, compliance_ids = prefix_ids(model, refusal_prefix), prefix_ids(model, compliance_prefix)
+    refusal, compliance = continuation_logprobs(
+        model, contexts, ([refusal_ids] * len(contexts), [compliance_ids] * len(contexts)), steers, batch_size=batch_size)
     return np.array([r.sum() - c.sum() for r, c in zip(refusal, compliance)], dtype=np.float64)
 
 
-def fluency_logprobs(model, prompts: Sequence[str], completion_ids: Sequence[Sequence[int]], *, batch_size: int = 16) -> np.ndarray:
-    """Mean token log-prob of each completion under the *unsteered* model (NaN for empty ones)."""
+def fluency_logprobs(model, prompts: Sequence[str], completion_ids: Sequence[Sequence[int]], *, batch_size: int = 16,
+                     memo: PrefillMemo | None = None) -> np.ndarray:
+    """Mean token log-prob of each completion under the *unsteered* model (NaN for empty ones).
+
+    ``memo`` keeps the prompts' unsteered prefills, so scoring many cells on one split computes
+    only the completion tokens per cell.
+    """
     contexts = [model.encode(model.format_prompt(p)) for p in prompts]
-    scored = continuation_logprobs(model, contexts, completion_ids, None, batch_size=batch_size)
+    scored = continuation_logprobs(model, contexts, completion_ids, None, batch_size=batch_size, memo=memo)
     return np.array([s.mean() if len(s) else np.nan for s in scored], dtype=np.float64)

@@ -1,0 +1,46 @@
+"""The cached study stages on a tiny model: subsets of grid cells are filtered, not regenerated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from steerbench.config import load_config
+from steerbench.interventions import BASELINE, Cell
+from steerbench.pipeline import open_study
+
+REPO = Path(__file__).resolve().parents[1]
+EXACT = ["prompt_id", "completion", "n_tokens", "ended_eos", "is_refusal", "outcome", "cell", "seed"]
+CLOSE = ["mean_logprob", "mean_entropy", "fluency_logprob", "refusal_logodds"]
+
+
+def _study(tiny_model, cache: Path, alphas: str):
+    overrides = {"profile": "ci", "n_prompts": 6, "generation.max_new_tokens": 4, "generation.batch_size": 4,
+                 "layers": "1", "alphas": alphas, "interventions": "add", "cache_dir": str(cache)}
+    return open_study(load_config(rootdir=REPO, overrides=overrides), rootdir=REPO, model=tiny_model)
+
+
+@pytest.mark.parametrize("cell", [BASELINE, Cell(1, "add", 1.0)], ids=["baseline", "steered"])
+def test_subset_rows_of_a_grid_cell_equal_a_direct_generation_of_the_subset(tiny_llama, tmp_path, cell):
+    in_grid = _study(tiny_llama, tmp_path / "grid", "0,1")
+    derived_path = in_grid.rows_path(cell, "harm_test", subset=3)
+    assert derived_path.name.endswith("-subset3.parquet")  # filtered from the whole split's rows
+    assert in_grid.rows_path(cell, "harm_test").exists()
+    # alpha 2 only: the cell is outside this grid, so its subset is generated on its own
+    outside = _study(tiny_llama, tmp_path / "outside", "0,2")
+    direct_path = outside.rows_path(cell, "harm_test", subset=3) if cell != BASELINE else None
+    derived = pd.read_parquet(derived_path)
+    assert list(derived["prompt_id"]) == [p.id for p in in_grid.splits["harm_test"].limit(3)]
+    if direct_path is not None:
+        assert not direct_path.name.endswith("-subset3.parquet")
+        direct = pd.read_parquet(direct_path)
+        pd.testing.assert_frame_equal(derived[EXACT], direct[EXACT])
+        pd.testing.assert_frame_equal(derived[CLOSE], direct[CLOSE], atol=1e-4, rtol=0)
+
+
+def test_other_seeds_and_variants_of_a_subset_are_generated_for_the_subset_only(tiny_llama, tmp_path):
+    study = _study(tiny_llama, tmp_path, "0,1")
+    path = study.rows_path(Cell(1, "add", 1.0), "harm_test", subset=3, seed=42)
+    assert not path.name.endswith("-subset3.parquet") and len(pd.read_parquet(path)) == 3
