@@ -53,6 +53,7 @@ class RowSteer:
     kind: str  # "add" | "ablate"
     unit: torch.Tensor  # [d_model], unit norm (or all zeros for a degenerate direction)
     coef: float  # add: the norm added (alpha*scale or alpha); ablate: alpha
+    force: bool = False  # install the hook even at coef 0 (the alpha = 0 sanity check exercises it)
 
     @property
     def hook_name(self) -> str:
@@ -60,7 +61,8 @@ class RowSteer:
 
     @property
     def is_identity(self) -> bool:
-        return self.coef == 0.0
+        """True when the row needs no hook at all (coef 0, not forced)."""
+        return self.coef == 0.0 and not self.force
 
 
 def row_steer(cell: Cell, unit: torch.Tensor, scale: float, hook_point: str, alpha_units: str = "natural") -> RowSteer | None:

@@ -206,6 +206,37 @@ class Study:
             atomic_write(path, lambda p: frame.to_parquet(p, index=False))
         return path
 
+    def identity_completions(self, cell: Cell, split: str, *, subset: int | None = None) -> dict[str, str]:
+        """prompt id -> completion of an alpha = 0 cell generated for real, hooks installed at zero strength.
+
+        The grid relabels the baseline for alpha = 0 (``rows_path``); this is the independent check of
+        that shortcut, cached like every other generation under a key of all its inputs.
+        """
+        import json
+
+        from steerbench.generation import GenRequest, SamplingConfig, generate
+
+        if cell.alpha != 0.0 or cell.intervention == "baseline":
+            raise ValueError(f"identity_completions takes an alpha = 0 steering cell, not {cell.id}")
+        prompt_set = self.splits[split].limit(subset)
+        direction = self.direction(cell.layer)
+        gen = self.config.generation
+        steer = dataclasses.replace(row_steer(cell, direction.unit, direction.scale, direction.hook_point), force=True)
+        path = self.cache_root / "identity" / (key_of({
+            "stage": "identity", "model": self.model.fingerprint, "prompts": prompt_set.content_hash(), "cell": cell.id,
+            "seed": self.config.seed, "generation": dataclasses.asdict(gen),
+            "direction": hashlib.sha256(direction.unit.numpy().tobytes()).hexdigest(),
+        }) + ".json")
+        if not path.exists():
+            with locked(path):
+                if not path.exists():
+                    sampling = SamplingConfig(gen.max_new_tokens, gen.temperature, gen.top_p, self.config.seed)
+                    generations = generate(self.model, [GenRequest(p.id, p.prompt, 0, steer) for p in prompt_set],
+                                           sampling, batch_size=gen.batch_size)
+                    texts = {g.prompt_id: g.text for g in generations}
+                    atomic_write(path, lambda p: p.write_text(json.dumps(texts, sort_keys=True)))
+        return json.loads(path.read_text())
+
     def rows(self, cell: Cell, split: str, **kwargs):
         """The rows of one (cell, split) as a pandas DataFrame."""
         import pandas as pd

@@ -136,6 +136,10 @@ def test_alpha_zero_gives_logits_identical_to_no_hook(tiny_model, intervention):
     mixed = _logits(tiny_model, [zero, strong, zero])
     assert torch.equal(mixed[[0, 2]], reference[[0, 2]])
     assert not torch.allclose(mixed[1], reference[1])
+    # Forced, the zero-strength hook is installed on every row and must still change nothing.
+    forced = RowSteer(zero.layer, zero.hook_point, zero.kind, zero.unit, 0.0, force=True)
+    assert not forced.is_identity and not SteeringHooks([forced], tiny_model.d_model, "cpu", torch.float32).is_empty
+    assert torch.equal(_logits(tiny_model, [forced] * 3), reference)
 
 
 def test_add_on_model_shifts_the_residual_by_alpha_scale_unit(tiny_neox):

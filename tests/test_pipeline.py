@@ -44,3 +44,20 @@ def test_other_seeds_and_variants_of_a_subset_are_generated_for_the_subset_only(
     study = _study(tiny_llama, tmp_path, "0,1")
     path = study.rows_path(Cell(1, "add", 1.0), "harm_test", subset=3, seed=42)
     assert not path.name.endswith("-subset3.parquet") and len(pd.read_parquet(path)) == 3
+
+
+def test_identity_completions_are_generated_through_the_hook_and_cached(tiny_llama, tmp_path, monkeypatch):
+    import steerbench.generation
+
+    study = _study(tiny_llama, tmp_path, "0,1")
+    baseline = study.rows(BASELINE, "harm_test", subset=3).set_index("prompt_id")["completion"]
+    seen = []
+    real_generate = steerbench.generation.generate
+    monkeypatch.setattr(steerbench.generation, "generate",
+                        lambda model, requests, *a, **k: seen.extend(requests) or real_generate(model, requests, *a, **k))
+    texts = study.identity_completions(Cell(1, "ablate", 0.0), "harm_test", subset=3)
+    assert texts == baseline.to_dict()
+    assert len(seen) == 3 and all(r.steer.force and r.steer.coef == 0.0 for r in seen)
+    assert study.identity_completions(Cell(1, "ablate", 0.0), "harm_test", subset=3) == texts and len(seen) == 3  # cached
+    with pytest.raises(ValueError, match="alpha = 0"):
+        study.identity_completions(Cell(1, "add", 1.0), "harm_test")
