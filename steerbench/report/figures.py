@@ -23,7 +23,7 @@ FIGURE_NAMES = (
     "rrr_ce_vs_alpha.png",
     "confounds.png",
 )
-_LINESTYLES = {"add": "-", "ablate": "--"}
+_LINESTYLES = {"add": "o-", "ablate": "s--"}  # matplotlib fmt: marker and line tell them apart
 
 
 def _lines(stats: pd.DataFrame):
@@ -39,7 +39,7 @@ def _lines(stats: pd.DataFrame):
         line = steering[(steering["layer"] == layer) & (steering["intervention"] == intervention)]
         if not (line["alpha"] == 0).any() and not baseline.empty:
             line = pd.concat([baseline.assign(alpha=0.0), line])
-        style = _LINESTYLES.get(intervention, ":")
+        style = _LINESTYLES.get(intervention, "^:")
         yield f"L{layer} {intervention}", colors[layer], style, line.sort_values("alpha")
 
 
@@ -80,7 +80,7 @@ def generalization_gap(stats: pd.DataFrame, evals: pd.DataFrame) -> Figure:
     if not gap_stats:
         return _empty(fig, ax, "no cell has both harm_train and harm_test rows")
     for label, color, style, line in _lines(pd.DataFrame(gap_stats)):
-        ax.plot(line["alpha"], line["value"], style, marker="o", color=color, label=label)
+        ax.plot(line["alpha"], line["value"], style, color=color, label=label)
         ax.fill_between(line["alpha"], line["low"], line["high"], color=color, alpha=0.15)
     ax.axhline(0.0, color="grey", linewidth=0.8)
     thresholds = recorded["threshold"].dropna().unique() if "threshold" in recorded else []
@@ -88,7 +88,7 @@ def generalization_gap(stats: pd.DataFrame, evals: pd.DataFrame) -> Figure:
         ax.axhline(threshold, color="red", linestyle=":", label=f"gate max {threshold:g}")
     ax.set(title="Generalization gap: refusal(harm_train) − refusal(harm_test)",
            xlabel="alpha", ylabel="refusal-rate gap (95% CI band)")  # fmt: skip
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, ncol=2, handlelength=3)
     return fig
 
 
@@ -122,7 +122,7 @@ def tradeoff(points: pd.DataFrame) -> Figure:
            xlabel="benign helpfulness drop (baseline − steered, 95% CI)",
            ylabel="harm_test refusal rate (95% Wilson CI)")  # fmt: skip
     ax.title.set_fontsize(9)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, handlelength=3)
     return fig
 
 
@@ -170,17 +170,17 @@ def rrr_ce(stats: pd.DataFrame) -> Figure:
         return _empty(fig, axes[0], "no harm_test rows")
     for label, color, style, line in _lines(data):
         alpha = line["alpha"]
-        axes[0].plot(alpha, line["refusal_rate"], style, marker="o", color=color, label=label)
+        axes[0].plot(alpha, line["refusal_rate"], style, color=color, label=label)
         axes[0].fill_between(alpha, line["refusal_low"], line["refusal_high"], color=color, alpha=0.15)
-        axes[1].plot(alpha, 1 - line["refusal_rate"], style, marker="o", color=color, label=label)
+        axes[1].plot(alpha, 1 - line["refusal_rate"], style, color=color, label=label)
         axes[1].fill_between(alpha, 1 - line["refusal_high"], 1 - line["refusal_low"], color=color, alpha=0.15)
-        axes[2].plot(alpha, line["drift_median"], style, marker="o", color=color, label=label)
+        axes[2].plot(alpha, line["drift_median"], style, color=color, label=label)
         axes[2].fill_between(alpha, line["drift_q25"], line["drift_q75"], color=color, alpha=0.15)
     rate_axis = {"xlabel": "alpha", "ylabel": "rate (95% Wilson CI)", "ylim": (-0.02, 1.02)}
     axes[0].set(title="RRR: refusal rate on harm_test", **rate_axis)
     axes[1].set(title="CE = 1 − RRR (compliance)", **rate_axis)
     axes[2].set(title="RD: median drift from baseline", xlabel="alpha", ylabel="1 − cosine (band: IQR)")
-    axes[0].legend(fontsize=7)
+    axes[0].legend(fontsize=7, handlelength=3)
     return fig
 
 
@@ -200,12 +200,12 @@ def confounds(stats: pd.DataFrame, results: pd.DataFrame) -> Figure:
     baseline = pooled[pooled["cell"] == BASELINE]
     for ax, (column, low, high, title, ylabel) in zip(axes, panels):
         for label, color, style, line in _lines(pooled):
-            ax.plot(line["alpha"], line[column], style, marker="o", color=color, label=label)
+            ax.plot(line["alpha"], line[column], style, color=color, label=label)
             ax.fill_between(line["alpha"], line[low], line[high], color=color, alpha=0.15)
         if not baseline.empty:
             ax.axhline(baseline[column].iloc[0], color="grey", linestyle=":", label="baseline")
         ax.set(title=title, xlabel="alpha", ylabel=ylabel)
-    axes[0].legend(fontsize=7)
+    axes[0].legend(fontsize=7, handlelength=3)
     fig.suptitle("Confounds of steering (all splits pooled)")
     fig.tight_layout()
     return fig
