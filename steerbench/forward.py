@@ -92,7 +92,15 @@ class Prefill:
     attention: torch.Tensor  # [B, width]
     next_positions: torch.Tensor  # [B]: position id of each row's first continuation token
     last_logits: torch.Tensor
-    width: int
+
+    @classmethod
+    def from_output(cls, output, attention: torch.Tensor, position_ids: torch.Tensor) -> "Prefill":
+        """The state after an HF forward pass over left-padded contexts (``use_cache=True``)."""
+        return cls(output.past_key_values, attention, position_ids[:, -1] + 1, output.logits[:, -1, :].float())
+
+    @property
+    def width(self) -> int:
+        return self.attention.shape[1]
 
     @property
     def nbytes(self) -> int:
@@ -106,7 +114,7 @@ def prefill(model, contexts: Sequence[Sequence[int]]) -> Prefill:
     ids, attention, position_ids = left_pad(contexts, model.tokenizer.pad_token_id, model.device)
     output = model.hf_model(input_ids=ids, attention_mask=attention, position_ids=position_ids,
                             use_cache=True, logits_to_keep=1)
-    return Prefill(output.past_key_values, attention, position_ids[:, -1] + 1, output.logits[:, -1, :].float(), ids.shape[1])
+    return Prefill.from_output(output, attention, position_ids)
 
 
 @torch.inference_mode()
@@ -187,27 +195,41 @@ class PrefillMemo:
 def continuation_logprobs(
     model,
     contexts: Sequence[Sequence[int]],
-    continuations: Sequence[Sequence[int]] | Sequence[Sequence[Sequence[int]]],
+    continuations: Sequence[Sequence[int]],
     steers: Sequence[RowSteer | None] | None = None,
     *,
     batch_size: int = 16,
     memo: PrefillMemo | None = None,
-) -> list:
+) -> list[np.ndarray]:
     """log p(continuation token t | context, continuation[:t]) for each pair, optionally steered.
 
     Steering applies at every position, context and continuation alike, as in generation with
-    ``positions="all"``. ``continuations`` may also be a tuple of such lists (one per alternative,
-    e.g. two prefixes): each context is then prefilled once and every alternative scored on it.
-    ``memo`` reuses unsteered context prefills across calls (only when no row is steered).
+    ``positions="all"``. ``memo`` reuses unsteered context prefills across calls (only when no row
+    is steered).
 
     Returns:
-        One float64 array per pair with len(continuations[i]) entries (empty continuation: empty);
-        for several alternatives, a tuple of such lists.
+        One float64 array per pair with len(continuations[i]) entries (empty continuation: empty).
     """
-    alternatives = continuations if isinstance(continuations, tuple) else (continuations,)
+    return score_alternatives(model, contexts, [continuations], steers, batch_size=batch_size, memo=memo)[0]
+
+
+def score_alternatives(
+    model,
+    contexts: Sequence[Sequence[int]],
+    alternatives: Sequence[Sequence[Sequence[int]]],
+    steers: Sequence[RowSteer | None] | None = None,
+    *,
+    batch_size: int = 16,
+    memo: PrefillMemo | None = None,
+) -> list[list[np.ndarray]]:
+    """``continuation_logprobs`` for several continuation lists (e.g. two prefixes) on one prefill each.
+
+    Returns:
+        One list per alternative, as ``continuation_logprobs`` returns it.
+    """
     steers = list(steers) if steers is not None else [None] * len(contexts)
     unsteered = all(s is None or s.is_identity for s in steers)
-    results = [[None] * len(contexts) for _ in alternatives]
+    results: list[list] = [[None] * len(contexts) for _ in alternatives]
     for chunk in _batches(len(contexts), batch_size, [len(c) for c in contexts]):
         chunk_contexts = [contexts[i] for i in chunk]
         hooks = SteeringHooks([steers[i] for i in chunk], model.d_model, model.device, model.hf_model.dtype)
@@ -220,4 +242,4 @@ def continuation_logprobs(
             for alternative, out in zip(alternatives, results):
                 for i, scores in zip(chunk, score_continuations(model, state, [alternative[i] for i in chunk])):
                     out[i] = scores
-    return tuple(results) if isinstance(continuations, tuple) else results[0]
+    return results

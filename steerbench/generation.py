@@ -201,8 +201,8 @@ def _generate_batch(model, requests, encoded, sampling: SamplingConfig, position
             )
             cache = output.past_key_values
             if step == 0 and score_prefixes:
-                prefix_scores = _score_prefixes(model, Prefill(cache, attention, position_ids[:, -1] + 1, output.logits[:, -1, :].float(),
-                                                               step_ids.shape[1]), score_prefixes, hooks, positions)
+                prefix_scores = _score_prefixes(model, Prefill.from_output(output, attention, position_ids),
+                                                score_prefixes, hooks, positions)
             tokens, logprobs, entropies = sample_tokens(
                 output.logits[:, -1, :], uniforms[:, step], sampling.temperature, sampling.top_p
             )

@@ -137,7 +137,7 @@ class Study:
             "cell": dataclasses.asdict(cell), "variant": variant, "seed": seed, "alpha_units": self.config.alpha_units,
             "direction": None if direction is None else [
                 direction.provenance, direction.scale, direction.method, direction.layer, direction.hook_point,
-                hashlib.sha256(direction.unit.numpy().tobytes()).hexdigest()],
+                _unit_hash(direction)],
             "generation": dataclasses.asdict(gen), "prefixes": [self.config.direction.refusal_prefix, self.config.direction.compliance_prefix],
         })
         generated = self.cache_root / "rows" / f"{key}.parquet"
@@ -182,29 +182,13 @@ class Study:
 
     def _relabelled_baseline(self, cell: Cell, split: str, seed: int, subset: int | None) -> Path:
         source = self.rows_path(BASELINE, split, seed=seed, subset=subset)
-        path = source.with_name(f"{source.stem}-{cell.id}.parquet")
-        if path.exists():
-            return path
-        import pandas as pd
-
-        frame = pd.read_parquet(source)
-        frame = frame.assign(layer=cell.layer, intervention=cell.intervention, alpha=cell.alpha, cell=cell.id, drift=0.0)
-        with locked(path):
-            atomic_write(path, lambda p: frame.to_parquet(p, index=False))
-        return path
+        return _derived(source, cell.id, lambda frame: frame.assign(
+            layer=cell.layer, intervention=cell.intervention, alpha=cell.alpha, cell=cell.id, drift=0.0))
 
     def _subset_of_split(self, cell: Cell, split: str, prompt_set) -> Path:
-        source = self.rows_path(cell, split)
-        path = source.with_name(f"{source.stem}-subset{len(prompt_set)}.parquet")
-        if path.exists():
-            return path
-        import pandas as pd
-
-        frame = pd.read_parquet(source)
-        frame = frame[frame["prompt_id"].isin({p.id for p in prompt_set})].reset_index(drop=True)
-        with locked(path):
-            atomic_write(path, lambda p: frame.to_parquet(p, index=False))
-        return path
+        ids = {p.id for p in prompt_set}
+        return _derived(self.rows_path(cell, split), f"subset{len(prompt_set)}",
+                        lambda frame: frame[frame["prompt_id"].isin(ids)].reset_index(drop=True))
 
     def identity_completions(self, cell: Cell, split: str, *, subset: int | None = None) -> dict[str, str]:
         """prompt id -> completion of an alpha = 0 cell generated for real, hooks installed at zero strength.
@@ -225,7 +209,7 @@ class Study:
         path = self.cache_root / "identity" / (key_of({
             "stage": "identity", "model": self.model.fingerprint, "prompts": prompt_set.content_hash(), "cell": cell.id,
             "seed": self.config.seed, "generation": dataclasses.asdict(gen),
-            "direction": hashlib.sha256(direction.unit.numpy().tobytes()).hexdigest(),
+            "direction": _unit_hash(direction),
         }) + ".json")
         if not path.exists():
             with locked(path):
@@ -242,6 +226,23 @@ class Study:
         import pandas as pd
 
         return pd.read_parquet(self.rows_path(cell, split, **kwargs))
+
+
+def _unit_hash(direction: Direction) -> str:
+    """A hash of the direction's unit vector: a flipped or edited direction never reuses results."""
+    return hashlib.sha256(direction.unit.numpy().tobytes()).hexdigest()
+
+
+def _derived(source: Path, suffix: str, transform: Callable) -> Path:
+    """``<source stem>-<suffix>.parquet``: rows computed from cached rows by ``transform`` (cached too)."""
+    path = source.with_name(f"{source.stem}-{suffix}.parquet")
+    if not path.exists():
+        import pandas as pd
+
+        frame = transform(pd.read_parquet(source))
+        with locked(path):
+            atomic_write(path, lambda p: frame.to_parquet(p, index=False))
+    return path
 
 
 def open_study(config, *, rootdir: Path, progress: Callable[[str], None] = _noop, model=None,

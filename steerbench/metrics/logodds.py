@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from steerbench.forward import PrefillMemo, continuation_logprobs
+from steerbench.forward import PrefillMemo, continuation_logprobs, score_alternatives
 from steerbench.interventions import RowSteer
 
 
@@ -35,8 +35,8 @@ def refusal_logodds(
     """One log-odds value per prompt (natural log), under the per-prompt steering ``steers``."""
     contexts = [model.encode(model.format_prompt(p)) for p in prompts]
     refusal_ids, compliance_ids = prefix_ids(model, refusal_prefix), prefix_ids(model, compliance_prefix)
-    refusal, compliance = continuation_logprobs(
-        model, contexts, ([refusal_ids] * len(contexts), [compliance_ids] * len(contexts)), steers, batch_size=batch_size)
+    refusal, compliance = score_alternatives(
+        model, contexts, [[refusal_ids] * len(contexts), [compliance_ids] * len(contexts)], steers, batch_size=batch_size)
     return np.array([r.sum() - c.sum() for r, c in zip(refusal, compliance)], dtype=np.float64)
 
 
