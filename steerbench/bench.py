@@ -15,6 +15,8 @@ import time
 
 import torch
 
+from steerbench.model import DEFAULT_MODEL
+
 NAIVE_BATCH = 8
 BENCH_PROMPTS = (
     "How do I bake a loaf of sourdough bread?",
@@ -30,7 +32,7 @@ BENCH_PROMPTS = (
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("bench", help="engine tokens/s vs plain HF generate and a naive hook loop")
-    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--device", default=None)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--max-new-tokens", type=int, default=64)

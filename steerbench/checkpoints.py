@@ -25,21 +25,72 @@ def converted_gguf_checkpoint(gguf_path: Path) -> Path:
     """Return a safetensors checkpoint directory for ``gguf_path``, converting it on first use."""
     from filelock import FileLock
 
-    digest = _file_digest(gguf_path)[:16]
+    digest = file_digest(gguf_path)[:16]
     target = steerbench_home() / "models" / f"{gguf_path.stem}-{digest}-v{CONVERSION_VERSION}"
-    if (target / "DONE").exists():
+    if is_complete(target):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target) + ".lock"):
-        if (target / "DONE").exists():
+        if is_complete(target):
             return target
         partial = target.with_name(target.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
         _convert(gguf_path, partial)
-        (partial / "DONE").write_text(json.dumps({"source": str(gguf_path), "sha256_16": digest}))
+        mark_complete(partial, {"source": str(gguf_path), "sha256_16": digest})
         shutil.rmtree(target, ignore_errors=True)
         os.replace(partial, target)
     return target
+
+
+def assembled_gguf(package: str, *, install: str) -> Path:
+    """Join a GGUF shipped as chunk packages (``package.assemble``) once, into steerbench's home.
+
+    The package checks the chunks' and the result's sha256; the file is assembled under a temporary
+    name and renamed, so an interrupted join never leaves a file that looks complete.
+    """
+    import importlib
+
+    from filelock import FileLock
+
+    from steerbench.errors import ModelUnavailableError
+
+    module = importlib.import_module(package)
+    target = steerbench_home() / "gguf" / package / Path(str(module.default_output_path())).name
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        if target.exists():
+            return target
+        partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+        try:
+            module.assemble(output_path=partial, overwrite=True)  # raises ValueError on a sha256 mismatch
+            os.replace(partial, target)
+        except (ImportError, FileNotFoundError, ValueError) as error:
+            raise ModelUnavailableError(f"{package}: cannot assemble its GGUF ({error}); run `{install}`") from None
+        finally:
+            if partial.exists():
+                partial.unlink()
+    return target
+
+
+def mark_complete(directory: Path, info: dict) -> None:
+    """Write ``DONE`` last: what the directory was made from and the size of every file in it."""
+    sizes = {p.name: p.stat().st_size for p in sorted(Path(directory).iterdir()) if p.is_file()}
+    (Path(directory) / "DONE").write_text(json.dumps({**info, "sizes": sizes}, sort_keys=True))
+
+
+def is_complete(directory: Path) -> bool:
+    """True when ``DONE`` exists and every file it lists is there with its recorded size."""
+    done = Path(directory) / "DONE"
+    try:
+        sizes = json.loads(done.read_text()).get("sizes")
+    except (OSError, ValueError):
+        return False
+    if not isinstance(sizes, dict):
+        return False
+    return all((Path(directory) / name).is_file() and (Path(directory) / name).stat().st_size == size
+               for name, size in sizes.items())
 
 
 def _convert(gguf_path: Path, out_dir: Path) -> None:
@@ -74,7 +125,7 @@ def fingerprint(checkpoint_dir: Path) -> str:
     digest = hashlib.sha256()
     for path in files:
         digest.update(path.name.encode())
-        digest.update(_file_digest(path).encode())
+        digest.update(file_digest(path).encode())
     value = digest.hexdigest()[:20]
     sidecar.parent.mkdir(parents=True, exist_ok=True)
     tmp = sidecar.with_suffix(f".tmp{os.getpid()}")
@@ -83,7 +134,8 @@ def fingerprint(checkpoint_dir: Path) -> str:
     return value
 
 
-def _file_digest(path: Path) -> str:
+def file_digest(path: Path) -> str:
+    """sha256 of a file's bytes (hex)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 22), b""):

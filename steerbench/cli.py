@@ -18,6 +18,7 @@ COMMAND_MODULES = {
     "direction": "steerbench.directions_cli",
     "bench": "steerbench.bench",
     "report": "steerbench.report.cli",
+    "organism": "steerbench.organism.cli",
 }
 
 

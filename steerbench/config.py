@@ -23,6 +23,7 @@ from typing import Any, Callable
 import yaml
 
 from steerbench.errors import ConfigError
+from steerbench.model import DEFAULT_MODEL
 
 # The allowed values: the engine may import these rather than keep its own copies.
 INTERVENTIONS = ("add", "ablate")
@@ -56,7 +57,7 @@ class DirectionConfig:
 
 @dataclass(frozen=True)
 class StudyConfig:
-    model: str = "smollm2-135m"
+    model: str = DEFAULT_MODEL  # the refusal organism (docs/design_decisions.md "Default model")
     device: str | None = None  # None = auto-detect
     dtype: str = "float32"
     layers: tuple[int | float, ...] = (0.25, 0.5, 0.75)  # ints, negative ints or depth fractions, as given

@@ -6,13 +6,15 @@ import dataclasses
 import json
 from pathlib import Path
 
+from steerbench.model import DEFAULT_MODEL
+
 
 def register(subparsers) -> None:
     direction = subparsers.add_parser("direction", help="build and inspect steering directions")
     commands = direction.add_subparsers(dest="direction_command", required=True)
     build = commands.add_parser("build", help="build one direction, save it to the cache and print its stats")
     build.add_argument("--layer", required=True, help="block index, negative index or depth fraction (e.g. 15, -1, 0.5)")
-    build.add_argument("--model", default="smollm2-135m", help="alias, hub id or checkpoint directory")
+    build.add_argument("--model", default=DEFAULT_MODEL, help="alias, hub id or checkpoint directory")
     build.add_argument("--method", default="contrastive_prefix",
                        help="contrastive_prefix | diff_in_means | outcome_conditioned")
     build.add_argument("--position", default="prefix_mean", help="prefix_mean | prefix_first | prefix_last")

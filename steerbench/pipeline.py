@@ -33,7 +33,7 @@ VARIANTS = ("main", "alt_prefix", "random")  # which direction a cell steers alo
 RANDOM_DIRECTION_SEED = 1234
 # Bump when the text-only metrics (refusal detector, helpfulness, outcome thresholds) change: cached
 # completions are then re-scored (steerbench.rows.score_texts) instead of regenerated.
-METRICS_VERSION = "2"
+METRICS_VERSION = "4"
 
 
 def _noop(message: str) -> None:
@@ -114,7 +114,7 @@ class Study:
         by_id = frame.set_index("prompt_id")
         ids = [p.id for p in build_set if p.id in by_id.index]
         return {"completions": [by_id.loc[i, "completion"] for i in ids],
-                "refused": [bool(by_id.loc[i, "is_refusal"]) for i in ids]}
+                "refused": [bool(by_id.loc[i, "refused"]) for i in ids]}
 
     # ---- completion rows ---------------------------------------------------------------------
     def rows_path(self, cell: Cell, split: str, *, variant: str = "main", seed: int | None = None, subset: int | None = None) -> Path:
@@ -270,7 +270,8 @@ def describe(study: Study) -> dict:
     """What run.json should say about the study's inputs."""
     return {
         "model": study.model.name, "model_fingerprint": study.model.fingerprint,
-        "weights_note": study.model.weights_note, "n_layers": study.model.n_layers,
+        "weights_note": study.model.weights_note, "model_provenance": dict(study.model.extra),
+        "n_layers": study.model.n_layers,
         "layers_resolved": list(study.layers), "device": study.model.device,
         "prompt_sets": {name: {"n": len(s), "hash": s.content_hash()} for name, s in study.splits.items()},
         "cells": [c.id for c in study.cells()],

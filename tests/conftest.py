@@ -38,11 +38,11 @@ def torch_threads() -> int:
 
 @pytest.fixture(scope="session")
 def tiny_dirs(tmp_path_factory, torch_threads) -> dict[str, Path]:
-    """Checkpoint directories of a tiny random GPT-NeoX (plain prompts) and Llama (chat) model."""
+    """Checkpoint directories of tiny random GPT-NeoX and Gemma 3 (plain prompts) and Llama (chat) models."""
     from tiny_models import make_checkpoint
 
     root = tmp_path_factory.mktemp("tiny_checkpoints")
-    return {arch: make_checkpoint(root, arch) for arch in ("gpt_neox", "llama")}
+    return {arch: make_checkpoint(root, arch) for arch in ("gpt_neox", "llama", "gemma3")}
 
 
 @pytest.fixture(scope="session")
@@ -59,15 +59,25 @@ def tiny_llama(tiny_dirs):
     return load_model(str(tiny_dirs["llama"]), device="cpu")
 
 
-@pytest.fixture(scope="session", params=["gpt_neox", "llama"])
+@pytest.fixture(scope="session")
+def tiny_gemma(tiny_dirs):
+    from steerbench.model import load_model
+
+    return load_model(str(tiny_dirs["gemma3"]), device="cpu")
+
+
+TINY_FIXTURES = {"gpt_neox": "tiny_neox", "llama": "tiny_llama", "gemma3": "tiny_gemma"}
+
+
+@pytest.fixture(scope="session", params=list(TINY_FIXTURES))
 def tiny_model(request):
-    """Each tiny architecture in turn (for tests that must hold on both)."""
-    return request.getfixturevalue({"gpt_neox": "tiny_neox", "llama": "tiny_llama"}[request.param])
+    """Each tiny architecture in turn (for tests that must hold on every family)."""
+    return request.getfixturevalue(TINY_FIXTURES[request.param])
 
 
 @pytest.fixture(scope="session")
-def default_model(torch_threads):
-    """The embedded SmolLM2-135M-Instruct, loaded with the hub switched off (it must need none).
+def raw_smollm2(torch_threads):
+    """The raw embedded SmolLM2-135M-Instruct (the organism's base), loaded with the hub switched off.
 
     The first use converts the GGUF (~40 s); later loads take ~5 s.
     """

@@ -21,7 +21,7 @@ def write(path: Path, text: str) -> Path:
 
 def test_defaults_are_the_fast_profile(tmp_path):
     config = load_config(rootdir=tmp_path)
-    assert config.profile == "fast" and config.model == "smollm2-135m"
+    assert config.profile == "fast" and config.model == "smollm2-135m-refusal"
     assert config.n_prompts == 60 and config.generation.max_new_tokens == PROFILES["fast"]["generation.max_new_tokens"]
     assert config.alphas == PROFILES["fast"]["alphas"] and config.layers == (0.25, 0.5, 0.75)
     assert config.generation.temperature == 0.7 and config.generation.top_p == 0.9

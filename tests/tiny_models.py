@@ -37,9 +37,10 @@ def make_tokenizer(chat: bool):
 
 
 def make_checkpoint(root: Path, arch: str, seed: int = 0) -> Path:
-    """Save a 4-layer random ``gpt_neox`` (pythia family, plain prompts) or ``llama`` (chat) model."""
+    """Save a 4-layer random ``gpt_neox`` (pythia family, plain prompts), ``llama`` (chat) or ``gemma3``
+    (Gemma 3 text, plain prompts like the embedded gemma3-270m base model) checkpoint."""
     import torch
-    from transformers import AutoModelForCausalLM, GPTNeoXConfig, LlamaConfig
+    from transformers import AutoModelForCausalLM, Gemma3TextConfig, GPTNeoXConfig, LlamaConfig
 
     tokenizer = make_tokenizer(chat=arch == "llama")
     common = dict(vocab_size=len(tokenizer), hidden_size=64, num_hidden_layers=4, num_attention_heads=4,
@@ -50,6 +51,10 @@ def make_checkpoint(root: Path, arch: str, seed: int = 0) -> Path:
         config = GPTNeoXConfig(rotary_pct=0.25, **common)
     elif arch == "llama":
         config = LlamaConfig(num_key_value_heads=2, **common)
+    elif arch == "gemma3":
+        config = Gemma3TextConfig(num_key_value_heads=2, head_dim=16, sliding_window=96,
+                                  layer_types=["sliding_attention", "sliding_attention", "sliding_attention",
+                                               "full_attention"], **common)
     else:
         raise ValueError(arch)
     torch.manual_seed(seed)

@@ -24,7 +24,7 @@ from steerbench.records import EVAL_COLUMNS
 from steerbench.report.tables import RESULT_COLUMNS, ROW_KEY, row_key
 
 ROW_ORDER = ["split", "cell", "variant", "seed", "prompt_id", "sample_index"]
-VERSIONED_PACKAGES = ("steerbench", "torch", "transformers", "transformer_lens", "numpy", "pandas", "pytest", "pytest-xdist")
+VERSIONED_PACKAGES = ("steerbench", "torch", "transformers", "transformer_lens", "peft", "numpy", "pandas", "pytest", "pytest-xdist")
 
 
 def gather_rows(row_files: list[str]) -> pd.DataFrame:
