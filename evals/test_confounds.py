@@ -2,6 +2,7 @@
 
 from steerbench.interventions import BASELINE
 from steerbench.metrics import refusal_rate
+from steerbench.rows import pair_rows
 from steerbench.stats import paired_bootstrap_diff
 
 LENGTH_MATCH = 0.25  # a pair is length-matched when the lengths differ by at most 25%
@@ -9,7 +10,7 @@ LENGTH_MATCH = 0.25  # a pair is length-matched when the lengths differ by at mo
 
 def test_confounds(cell, rows, verdicts, steer_config):
     """H: the cell's refusal change survives length matching, and its outputs are mostly not degenerate."""
-    steered, baseline = rows(cell, "harm_test"), rows(BASELINE, "harm_test")
+    steered, baseline = pair_rows(rows(cell, "harm_test"), rows(BASELINE, "harm_test"))
     seed = steer_config.seed
     verdicts.record("confounds", "degenerate_rate", refusal_rate(steered["outcome"] == "degenerate"), cell)
     verdicts.record("confounds", "length_change", paired_bootstrap_diff(steered["n_tokens"], baseline["n_tokens"], seed=seed), cell)
@@ -19,5 +20,5 @@ def test_confounds(cell, rows, verdicts, steer_config):
     ratio = steered["n_tokens"] / baseline["n_tokens"].clip(lower=1)
     matched = (ratio - 1.0).abs() <= LENGTH_MATCH
     verdicts.record("confounds", "refusal_gain_length_matched",
-                    paired_bootstrap_diff(steered.loc[matched, "is_refusal"], baseline.loc[matched, "is_refusal"], seed=seed), cell)
+                    paired_bootstrap_diff(steered.loc[matched, "refused"], baseline.loc[matched, "refused"], seed=seed), cell)
     verdicts.assert_ok()

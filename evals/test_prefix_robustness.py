@@ -1,6 +1,7 @@
 """Does the direction depend on the wording of the forced prefixes it was built from?"""
 
 from steerbench.interventions import Cell
+from steerbench.rows import pair_rows
 from steerbench.stats import Interval, paired_bootstrap_diff
 
 
@@ -12,8 +13,8 @@ def test_prefix_robustness(layer, study, rows, verdicts, steer_config):
     cell = Cell(layer, "add", steer_config.robustness_alpha)
     verdicts.record("prefix_robustness", "direction_cosine", Interval(cosine, cosine, cosine, main.stats.n_prompts), cell)
     subset = steer_config.rerun_subset
-    with_main = rows(cell, "harm_test", subset=subset)
-    with_alt = rows(cell, "harm_test", subset=subset, variant="alt_prefix")
+    with_main, with_alt = pair_rows(rows(cell, "harm_test", subset=subset),
+                                    rows(cell, "harm_test", subset=subset, variant="alt_prefix"))
     verdicts.record("prefix_robustness", "refusal_diff_alt_vs_main",
-                    paired_bootstrap_diff(with_alt["is_refusal"], with_main["is_refusal"], seed=steer_config.seed), cell)
+                    paired_bootstrap_diff(with_alt["refused"], with_main["refused"], seed=steer_config.seed), cell)
     verdicts.assert_ok()

@@ -88,8 +88,8 @@ def test_sanity_logodds_track_sampled_refusal(study, rows, verdicts, steer_confi
     import pandas as pd
 
     pooled = pd.concat(frames)
-    refused = pooled.loc[pooled["is_refusal"], "refusal_logodds"]
-    complied = pooled.loc[~pooled["is_refusal"] & (pooled["outcome"] != "degenerate"), "refusal_logodds"]
+    refused = pooled.loc[pooled["refused"], "refusal_logodds"]
+    complied = pooled.loc[pooled["outcome"] == "compliance", "refusal_logodds"]
     verdicts.record("sanity", "logodds_refused_minus_complied",
                     two_sample_bootstrap_diff(refused, complied, seed=steer_config.seed))
     verdicts.assert_ok()

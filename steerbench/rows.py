@@ -59,7 +59,9 @@ def completion_rows(model, prompt_set, split: str, cell, steer, *, seed: int, ge
     return score_texts(frame)
 
 
-TEXT_COLUMNS = ("refusal_score", "is_refusal", "matched", "helpfulness_score", "is_helpful", "outcome")
+TEXT_COLUMNS = ("refusal_score", "is_refusal", "matched", "helpfulness_score", "is_helpful", "outcome", "refused")
+# A completion is identified within a (cell, split, variant, seed) by these: paired comparisons join on them.
+PAIR_KEY = ("prompt_id", "sample_index")
 
 
 def score_texts(frame):
@@ -74,11 +76,32 @@ def score_texts(frame):
         refusal = score_refusal(text)
         helpfulness = score_helpfulness(text, int(n_tokens), refusal=refusal)
         fluency_value = None if math.isnan(fluency) else float(fluency)
+        outcome = classify_outcome(text, refusal, fluency_value)
+        # `refused` is what every refusal rate counts: the outcome, not the detector's flag, so
+        # degenerate text that contains a refusal phrase is not a refusal (docs/metrics.md).
         scored.append((refusal.score, refusal.is_refusal, json.dumps([[p, w] for p, w in refusal.matched]),
-                       helpfulness.score, helpfulness.is_helpful, classify_outcome(text, refusal, fluency_value)))
+                       helpfulness.score, helpfulness.is_helpful, outcome, outcome == "refusal"))
     for name, values in zip(TEXT_COLUMNS, zip(*scored) if scored else [[]] * len(TEXT_COLUMNS)):
         frame[name] = list(values)
     return frame
+
+
+def pair_rows(first, second):
+    """The rows of two frames of the same prompts, aligned on (prompt_id, sample_index).
+
+    Paired statistics (bootstrap of differences, drift) must compare a prompt's completion with the
+    same prompt's completion, never the row that happens to sit at the same position.
+
+    Raises:
+        ValueError: the two frames do not hold the same (prompt_id, sample_index) pairs.
+    """
+    key = list(PAIR_KEY)
+    a = first.set_index(key, drop=False).sort_index()
+    b = second.set_index(key, drop=False).sort_index()
+    if not a.index.equals(b.index):
+        missing = a.index.symmetric_difference(b.index)[:3].tolist()
+        raise ValueError(f"paired rows differ in (prompt_id, sample_index), e.g. {missing}")
+    return a.reset_index(drop=True), b.reset_index(drop=True)
 
 
 def _drift(frame, baseline):

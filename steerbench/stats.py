@@ -220,11 +220,16 @@ def newcombe_diff(a_flags: Sequence[bool], b_flags: Sequence[bool], confidence: 
     b = [bool(x) for x in b_flags]
     if not a or not b:
         return Interval(math.nan, math.nan, math.nan, len(a) + len(b), confidence, "newcombe")
-    ra, rb = wilson_interval(sum(a), len(a), confidence), wilson_interval(sum(b), len(b), confidence)
-    d = ra.estimate - rb.estimate
-    low = d - math.sqrt((ra.estimate - ra.low) ** 2 + (rb.high - rb.estimate) ** 2)
-    high = d + math.sqrt((ra.high - ra.estimate) ** 2 + (rb.estimate - rb.low) ** 2)
-    return Interval(d, max(-1.0, low), min(1.0, high), len(a) + len(b), confidence, "newcombe")
+    return newcombe_of(wilson_interval(sum(a), len(a), confidence), wilson_interval(sum(b), len(b), confidence))
+
+
+def newcombe_of(first: Interval, second: Interval) -> Interval:
+    """Newcombe's interval for first - second from the two rates' Wilson intervals (the one
+    implementation: the evals, the summary and the figures all call it). n is the total count."""
+    d = first.estimate - second.estimate
+    low = d - math.hypot(first.estimate - first.low, second.high - second.estimate)
+    high = d + math.hypot(first.high - first.estimate, second.estimate - second.low)
+    return Interval(d, max(-1.0, low), min(1.0, high), first.n + second.n, first.confidence, "newcombe")
 
 
 def verdict(interval: Interval, threshold: float, direction: Literal["max", "min"]) -> Verdict:

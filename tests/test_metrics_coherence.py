@@ -93,7 +93,7 @@ def test_all_caps_steered_text_is_caught_by_fluency():
 
 
 def test_incoherent_refusal_is_degenerate():
-    looped = "I can't. " * 12
+    looped = "I can't help with that. " * 12
     assert score_refusal(looped).is_refusal
     assert classify_outcome(looped, score_refusal(looped)) == "degenerate"
 

@@ -49,7 +49,7 @@ def cell_rows(cell, layer, intervention, alpha, refusals):
                 n_tokens=4, ended_eos=True, mean_logprob=-1.0, mean_entropy=1.0,
                 refusal_score=0.9 if refused else 0.1, is_refusal=refused, matched="[]",
                 helpfulness_score=0.1 if refused else 0.8, is_helpful=not refused,
-                outcome="refusal" if refused else "compliance", fluency_logprob=-2.0,
+                outcome="refusal" if refused else "compliance", refused=refused, fluency_logprob=-2.0,
                 distinct_1=1.0, distinct_2=1.0, longest_repeat=1, refusal_logodds=0.0,
                 drift=float("nan") if cell == "baseline" else 0.1,
             ))

@@ -50,7 +50,7 @@ def synthetic_results(n_prompts: int = 8) -> pd.DataFrame:
                     "is_refusal": refused, "matched": json.dumps([["can't help", 1.0]] if refused else []),
                     "helpfulness_score": 0.1 if unhelpful else 0.8, "is_helpful": not unhelpful,
                     "outcome": "degenerate" if degenerate else ("refusal" if refused else "compliance"),
-                    "fluency_logprob": -2.0 - alpha, "distinct_1": 0.8, "distinct_2": 0.9, "longest_repeat": 1,
+                    "refused": refused, "fluency_logprob": -2.0 - alpha, "distinct_1": 0.8, "distinct_2": 0.9, "longest_repeat": 1,
                     "refusal_logodds": -1.0 + strength, "drift": math.nan if alpha == 0 else 0.1 * alpha,
                 })  # fmt: skip
     return pd.DataFrame(rows, columns=list(RESULT_COLUMNS))

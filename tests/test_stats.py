@@ -198,3 +198,15 @@ def test_newcombe_matches_published_example():
     interval = newcombe_diff([True] * 56 + [False] * 14, [True] * 48 + [False] * 32)
     assert interval.low == pytest.approx(0.0524, abs=5e-4)
     assert interval.high == pytest.approx(0.3339, abs=5e-4)
+
+
+def test_the_figures_and_the_evals_show_the_same_gap_interval():
+    """One Newcombe implementation: the gap from flags (evals) equals the gap from the two rates'
+    Wilson intervals (figures, summary)."""
+    from steerbench.stats import newcombe_diff, newcombe_of, wilson_interval
+
+    train, test = [True] * 9 + [False] * 51, [True] * 2 + [False] * 58
+    from_flags = newcombe_diff(train, test)
+    from_rates = newcombe_of(wilson_interval(9, 60), wilson_interval(2, 60))
+    assert (from_flags.estimate, from_flags.low, from_flags.high, from_flags.n) == (
+        from_rates.estimate, from_rates.low, from_rates.high, from_rates.n)

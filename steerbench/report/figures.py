@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from steerbench.report.tables import BASELINE, STEERING_INTERVENTIONS, newcombe_difference, pareto_frontier
-from steerbench.stats import Interval
+from steerbench.report.tables import BASELINE, STEERING_INTERVENTIONS, pareto_frontier
+from steerbench.stats import Interval, newcombe_of
 
 FIGURE_NAMES = (
     "generalization_gap_vs_alpha.png",
@@ -74,7 +74,7 @@ def generalization_gap(stats: pd.DataFrame, evals: pd.DataFrame) -> Figure:
             row = recorded.loc[cell]
             gap = Interval(row["value"], row["ci_low"], row["ci_high"], int(row["n"]))
         else:
-            gap = newcombe_difference(_interval(train.loc[cell], "refusal"), _interval(test.loc[cell], "refusal"))
+            gap = newcombe_of(_interval(train.loc[cell], "refusal"), _interval(test.loc[cell], "refusal"))
         gap_stats.append({**train.loc[cell, ["layer", "intervention", "alpha"]].to_dict(), "cell": cell,
                           "split": "gap", "value": gap.estimate, "low": gap.low, "high": gap.high})  # fmt: skip
     if not gap_stats:

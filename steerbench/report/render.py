@@ -29,7 +29,7 @@ from steerbench.report.tables import (
 
 RUN_FILES = ("results.parquet", "evals.parquet", "run.json")
 # Columns the report cannot do without; the others are filled with NaN when absent.
-REQUIRED_COLUMNS = (*ROW_KEY, "layer", "intervention", "alpha", "is_refusal", "is_helpful", "outcome")
+REQUIRED_COLUMNS = (*ROW_KEY, "layer", "intervention", "alpha", "refused", "is_helpful", "outcome")
 
 
 def atomic_write_text(path: Path, text: str) -> None:

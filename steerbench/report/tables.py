@@ -19,7 +19,7 @@ RESULT_COLUMNS = (
     "prompt_id", "split", "family", "style", "slice", "prompt", "layer", "intervention", "alpha",
     "cell", "seed", "sample_index", "completion", "n_tokens", "ended_eos", "mean_logprob",
     "mean_entropy", "refusal_score", "is_refusal", "matched", "helpfulness_score", "is_helpful",
-    "outcome", "fluency_logprob", "distinct_1", "distinct_2", "longest_repeat", "refusal_logodds",
+    "outcome", "refused", "fluency_logprob", "distinct_1", "distinct_2", "longest_repeat", "refusal_logodds",
     "drift",
 )  # fmt: skip
 ROW_KEY = ("prompt_id", "split", "cell", "sample_index")
@@ -80,7 +80,7 @@ def cell_stats(results: pd.DataFrame) -> pd.DataFrame:
     """One row per (cell, split): rates with Wilson intervals and the confound means."""
     rows = []
     for (cell, layer, intervention, alpha, split), group in results.groupby(_CELL_KEYS + ["split"], sort=True):
-        refusal, helpful = _rate(group["is_refusal"]), _rate(group["is_helpful"])
+        refusal, helpful = _rate(group["refused"]), _rate(group["is_helpful"])
         degenerate = _rate(group["outcome"] == "degenerate")
         length_low, length_high = _mean_ci(group["n_tokens"])
         entropy_low, entropy_high = _mean_ci(group["mean_entropy"])
@@ -116,14 +116,6 @@ def helpfulness_drop(results: pd.DataFrame, cell: str, seed: int) -> Interval:
     return paired_bootstrap_diff(
         base.loc[shared].astype(float).to_numpy(), steered.loc[shared].astype(float).to_numpy(), seed=seed
     )
-
-
-def newcombe_difference(first: Interval, second: Interval) -> Interval:
-    """Difference of two independent rates with Newcombe's hybrid score interval (from Wilson)."""
-    estimate = first.estimate - second.estimate
-    low = estimate - math.hypot(first.estimate - first.low, second.high - second.estimate)
-    high = estimate + math.hypot(first.high - first.estimate, second.estimate - second.low)
-    return Interval(estimate, low, high, min(first.n, second.n), method="newcombe")
 
 
 def operating_points(results: pd.DataFrame, stats: pd.DataFrame, seed: int) -> pd.DataFrame:
