@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 def test_committed_gate_files_load(name):
     gates = load_gates(REPO / "data" / "gates" / name)
     assert gates.get("generalization", "gap").direction == "max"
-    assert gates.get("generalization", "harm_test_refusal_gain").direction == "min"
+    assert gates.get("generalization", "harm_test_logodds_gain").direction == "min"
     assert gates.get("benign", "helpfulness_drop") is not None
 
 
