@@ -66,14 +66,10 @@ def test_bad_gate_file_names_file_and_line(tmp_path, text, where, detail):
     assert "\n" not in message and where in message and detail in message
 
 
-def _refusals(n_refused: int, n: int = 12) -> np.ndarray:
-    return np.array([1.0] * n_refused + [0.0] * (n - n_refused))
-
-
-def ci_profile_intervals(steered_refusals: np.ndarray, baseline_refusals: np.ndarray) -> dict[tuple[str, str], Interval]:
+def ci_profile_intervals(steered_logodds: np.ndarray, baseline_logodds: np.ndarray) -> dict[tuple[str, str], Interval]:
     """The gated intervals a ci-profile run records for one cell (12 prompts per split)."""
     return {
-        ("generalization", "harm_test_refusal_gain"): paired_bootstrap_diff(steered_refusals, baseline_refusals, seed=0),
+        ("generalization", "harm_test_logodds_gain"): paired_bootstrap_diff(steered_logodds, baseline_logodds, seed=0),
         ("benign", "false_refusal_rate"): wilson_interval(2, 12),
         ("confounds", "degenerate_rate"): wilson_interval(1, 12),
     }
@@ -81,15 +77,16 @@ def ci_profile_intervals(steered_refusals: np.ndarray, baseline_refusals: np.nda
 
 def test_sign_flipped_intervention_fails_the_ci_gates():
     gates = load_gates(REPO / "data" / "gates" / "ci.yaml")
-    baseline = _refusals(1)
+    baseline = np.linspace(-4.0, 2.0, 12)
 
     def verdicts(steered):
-        return {key: gates.judge(*key, interval)[2] for key, interval in ci_profile_intervals(steered, baseline).items()}
+        return {key: gates.judge(*key, interval, intervention="add", alpha=1.0)[2]
+                for key, interval in ci_profile_intervals(steered, baseline).items()}
 
-    working = verdicts(_refusals(7))  # steering toward refusal raises it
+    working = verdicts(baseline + 12.0)  # steering toward refusal raises its log-odds (measured +13.9)
     assert Verdict.FAIL not in working.values()
-    flipped = verdicts(_refusals(0))  # sign flipped: steering away from refusal lowers it
-    assert flipped[("generalization", "harm_test_refusal_gain")] == Verdict.FAIL
+    flipped = verdicts(baseline - 12.0)  # sign flipped: steering away from refusal lowers them
+    assert flipped[("generalization", "harm_test_logodds_gain")] == Verdict.FAIL
 
 
 def test_eval_record_round_trips_as_plain_json():
