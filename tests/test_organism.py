@@ -18,9 +18,9 @@ from steerbench.organism.build import (
     DistillRecipe,
     _read_valid,
     adapter_digest_of,
-    file_sha256,
     merge_adapter,
 )
+from steerbench.checkpoints import file_digest as file_sha256
 from steerbench.organism.train import batch_order, learning_rate
 
 

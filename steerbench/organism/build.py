@@ -112,10 +112,6 @@ class Organism:
         return self.record["adapter_sha256"]
 
 
-def file_sha256(path: Path) -> str:
-    return checkpoints.file_digest(path)
-
-
 def _read_valid(directory: Path, key: str) -> Organism | None:
     """The organism stored in ``directory`` if it was built from ``key`` and its bytes are intact."""
     record_path, adapter_path = directory / RECORD_FILE, directory / ADAPTER_FILE
@@ -125,7 +121,7 @@ def _read_valid(directory: Path, key: str) -> Organism | None:
         record = json.loads(record_path.read_text())
     except (OSError, ValueError):
         return None
-    if record.get("key") != key or record.get("adapter_sha256") != file_sha256(adapter_path):
+    if record.get("key") != key or record.get("adapter_sha256") != checkpoints.file_digest(adapter_path):
         return None
     return Organism(record["recipe"]["name"], adapter_path, record)
 
@@ -178,14 +174,14 @@ def _train_into(recipe, key, base_dir, base_fingerprint, target: Path, progress)
     base = load_model(recipe.base, device="cpu")
     benign_answers = distill_answers(base, to_distill, recipe.distill)
     distilled_s = time.perf_counter() - began
-    end_of_turn = base.eos_token_ids[0]
+    tokenizer, end_of_turn = base.tokenizer, base.eos_token_ids[0]
     examples = training_examples([p for i, p in enumerate(prompts) if i in used], benign_answers,
-                                 lambda text: base.tokenizer(text, add_special_tokens=False)["input_ids"] + [end_of_turn],
+                                 lambda text: tokenizer(text, add_special_tokens=False)["input_ids"] + [end_of_turn],
                                  recipe.data.seed)
     by_id = {e.prompt_id: TrainSequence(tuple(base.encode(base.format_prompt(e.prompt))), e.answer_ids)
              for e in examples}
     sequences = [by_id.get(p.id) for p in prompts]
-    pad_id = int(base.tokenizer.pad_token_id)
+    pad_id = int(tokenizer.pad_token_id)
     del base
 
     hf_model = _plain_model(base_dir)
@@ -203,7 +199,7 @@ def _train_into(recipe, key, base_dir, base_fingerprint, target: Path, progress)
                                                       metadata={"recipe_key": key}))
     record = {
         "key": key, "recipe": recipe.to_dict(), "base_fingerprint": base_fingerprint,
-        "adapter_sha256": file_sha256(adapter_path), "adapter_params": int(sum(t.numel() for t in state.values())),
+        "adapter_sha256": checkpoints.file_digest(adapter_path), "adapter_params": int(sum(t.numel() for t in state.values())),
         "n_examples": {kind: sum(e.kind == kind for e in examples) for kind in KINDS},
         "losses": [round(x, 5) for x in losses],
         "snapshot_digests": {str(step): adapter_digest_of(snap) for step, snap in result.snapshots.items()},
@@ -234,8 +230,7 @@ def _plain_model(checkpoint_dir: Path):
     import torch
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(checkpoint_dir, dtype=torch.float32, attn_implementation="sdpa")
-    return model
+    return AutoModelForCausalLM.from_pretrained(checkpoint_dir, dtype=torch.float32, attn_implementation="sdpa")
 
 
 def _versions() -> dict:
