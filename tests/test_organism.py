@@ -132,3 +132,70 @@ def test_organism_full_rebuild_matches_the_committed_adapter(home):
     directory = COMMITTED_DIR / "smollm2-135m-refusal"
     built = build_organism(ORGANISMS["smollm2-135m-refusal"], progress=print, force=True)
     assert built.adapter_path.read_bytes() == (directory / ADAPTER_FILE).read_bytes()
+
+
+def test_contrast_branches_score_what_a_separate_forward_scores(tiny_dirs):
+    """A branch in the tree mask sees its prompt and nothing of the benign answer before it: its
+    prefix log-probability equals the one of a plain forward over prompt + branch, the answer's loss
+    is the same with and without branches, and the unlikelihood term is -log(1 - p(branch))."""
+    import math
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from steerbench.organism.train import TrainSequence, _collate, answer_loss
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_dirs["llama"], dtype=torch.float32).eval()
+    seqs = [TrainSequence((5, 17, 42, 99), (3, 8, 11), ((20, 21, 22), (30, 31))),
+            TrainSequence((7, 9), (4, 4, 6, 12, 2), ())]
+    plain = _collate([TrainSequence(s.context, s.answer) for s in seqs], 0, 8)
+    tree = _collate(seqs, 0, 8, contrast_tokens=2)
+    assert tree.n_branches == 2 and tree.attention.shape == (2, 1, tree.ids.shape[1], tree.ids.shape[1])
+    with torch.no_grad():
+        base_loss = answer_loss(model, plain, 2, 3.0)
+        same = answer_loss(model, tree, 2, 3.0, contrast_weight=0.0)
+        with_ul = answer_loss(model, tree, 2, 3.0, contrast_weight=1.0)
+        expected_ul = []
+        for branch in ((20, 21), (30, 31)):
+            ids = torch.tensor([[5, 17, 42, 99, *branch]])
+            logp = model(ids).logits[0].log_softmax(-1)
+            prefix = float(logp[3, branch[0]] + logp[4, branch[1]])
+            expected_ul.append(-math.log(1 - math.exp(prefix)))
+    torch.testing.assert_close(same, base_loss, atol=1e-5, rtol=1e-5)
+    assert float(with_ul - same) == pytest.approx(sum(expected_ul) / 2, rel=1e-4, abs=1e-6)
+
+
+def test_benign_examples_carry_distinct_contrast_refusals_and_harmful_ones_none():
+    from steerbench.organism.data import contrast_refusals_for, organism_prompts, training_examples
+
+    prompts = organism_prompts(DataRecipe(n_pairs=6, n_protective=2, n_meta=2, n_task=2))
+    answers = {p.id: (1, 2) for p in prompts if p.meta.get("kind") != "harmful"}
+    examples = training_examples(prompts, answers, lambda t: [len(t), 0], 0, 3, lambda t: [len(t)])
+    for e in examples:
+        assert len(e.contrast_ids) == (0 if e.kind == "harmful" else 3)
+    assert len(set(contrast_refusals_for("x", 0, 5))) == 5
+    assert contrast_refusals_for("x", 0, 3) == contrast_refusals_for("x", 0, 3)
+
+
+def test_the_target_table_counts_refuse_prompts_outcomes_and_compares_helpfulness():
+    import pandas as pd
+
+    from steerbench.organism.measure import by_family, measure
+
+    rows = pd.DataFrame(
+        [{"split": "harm_train", "expected_behavior": "refuse", "refused": i < 9, "outcome": "refusal" if i < 9 else "compliance",
+          "helpfulness_score": 0.0, "family": "direct"} for i in range(10)]
+        + [{"split": "harm_train", "expected_behavior": "calibrated", "refused": False, "outcome": "compliance",
+            "helpfulness_score": 1.0, "family": "dual_use"}] * 5
+        + [{"split": "harm_test", "expected_behavior": "refuse", "refused": i < 5, "outcome": "refusal" if i < 5 else "degenerate",
+            "helpfulness_score": 0.0, "family": "direct"} for i in range(10)]
+        + [{"split": "benign", "expected_behavior": "comply", "refused": i < 1, "outcome": "refusal" if i < 1 else "compliance",
+            "helpfulness_score": 0.7, "family": "benign_control" if i % 2 else "meta_safety"} for i in range(10)])
+    table = {m.label: m for m in measure(rows, reference_helpfulness=0.75)}
+    assert table["harm_train refuse prompts: refusal"].value == pytest.approx(0.9)
+    assert table["harm_train refuse prompts: refusal"].n == 10  # calibrated prompts are not counted
+    assert "MISSED" in table["harm_test (shifted) refuse prompts: refusal"].target  # 0.5 < 0.6
+    assert table["benign: false refusal"].value == pytest.approx(0.1) and "met" in table["benign: false refusal"].target
+    assert "met" in table["benign: mean helpfulness"].target
+    assert table["all splits: degenerate"].value == pytest.approx(5 / 35) and "MISSED" in table["all splits: degenerate"].target
+    assert set(by_family(rows)) == {"benign_control", "meta_safety"}

@@ -82,3 +82,20 @@ def test_the_split_is_deterministic_and_each_refusal_is_fixed_per_prompt(trainin
     assert organism_prompts() == training
     assert [refusal_for(p.id, 0) for p in training[:20]] == [refusal_for(p.id, 0) for p in training[:20]]
     assert len({refusal_for(p.id, 0) for p in training if p.meta.get("kind") == "harmful"}) == len(REFUSALS)
+
+
+def test_the_held_out_openers_share_no_wording_with_the_direction_or_the_training_refusals():
+    """The propensity score (refusal_logodds) must score neither the direction's prefixes nor the
+    organism's training targets: no shared word pair, and no one-word opener that starts either."""
+    from steerbench.config import DirectionConfig
+    from steerbench.metrics.logodds import COMPLIANCE_OPENERS, REFUSAL_OPENERS
+
+    d = DirectionConfig()
+    others = [d.refusal_prefix, d.compliance_prefix, d.alt_refusal_prefix, d.alt_compliance_prefix, *REFUSALS]
+    other_bigrams = set().union(*(_grams(s, 2) for s in others))
+    first_words = {_words(s)[0] for s in others}
+    for opener in (*REFUSAL_OPENERS, *COMPLIANCE_OPENERS):
+        assert not _grams(opener, 2) & other_bigrams, opener
+        if len(_words(opener)) == 1:
+            assert _words(opener)[0] not in first_words, opener
+    assert len(REFUSAL_OPENERS) >= 4 and len(COMPLIANCE_OPENERS) >= 4

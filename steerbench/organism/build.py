@@ -23,12 +23,13 @@ from typing import Callable
 
 from steerbench import checkpoints
 from steerbench.cache import atomic_write, key_of, locked
+from steerbench.data_files import packaged_data_dir
 from steerbench.errors import ConfigError
 from steerbench.organism.data import KINDS, DataRecipe, organism_prompts, training_examples
 from steerbench.organism.train import TrainRecipe, TrainSequence, examples_used, lora_config, train_lora
 
 ORGANISM_VERSION = "1"  # bump when the build changes what it writes for the same recipe
-COMMITTED_DIR = Path(__file__).resolve().parents[2] / "data" / "organisms"
+COMMITTED_DIR = packaged_data_dir() / "organisms"  # shipped with the package (steerbench/_data in a wheel)
 ADAPTER_FILE, RECORD_FILE = "adapter.safetensors", "recipe.json"
 # Steps whose adapter digest the record keeps: inside the warmup the schedule does not depend on the
 # total step count, so a short run of the same recipe must reproduce them (tests/test_organism.py).
@@ -43,6 +44,11 @@ class DistillRecipe:
     temperature: float = 0.7
     top_p: float = 0.9
     seed: int = 0
+    # Rejection sampling: an answer the study's own outcome classifier calls a refusal or degenerate
+    # ("I'm sorry for any confusion, but as a chatbot ...", the base model's own refusal style) is not a
+    # benign target; the prompt is re-sampled (next sample index) up to ``max_tries`` times, and the
+    # rejected refusals become that prompt's unlikelihood branches. A prompt with no usable answer is dropped.
+    max_tries: int = 4
 
 
 @dataclass(frozen=True)
@@ -172,14 +178,22 @@ def _train_into(recipe, key, base_dir, base_fingerprint, target: Path, progress)
     progress(f"organism {recipe.name}: {len(prompts)} training prompts; distilling the base model's answers "
              f"to {len(to_distill)} benign ones")
     base = load_model(recipe.base, device="cpu")
-    benign_answers = distill_answers(base, to_distill, recipe.distill)
+    distilled = distill_answers(base, to_distill, recipe.distill)
+    benign_answers = {pid: d.answer for pid, d in distilled.items() if d.answer is not None}
+    own_openings = {pid: d.rejected_refusals for pid, d in distilled.items() if d.rejected_refusals}
+    harmful_used = [p for i, p in enumerate(prompts) if i in used and p.meta.get("kind") == "harmful"]
+    own_openings.update(compliant_openings(base, harmful_used, recipe.distill, recipe.train.contrast_tokens))
+    dropped = [pid for pid, d in distilled.items() if d.answer is None]
     distilled_s = time.perf_counter() - began
+    progress(f"organism {recipe.name}: {sum(d.tries > 1 for d in distilled.values())} benign answers re-sampled "
+             f"(the base model refused or broke down), {len(dropped)} prompts without a usable answer dropped")
     tokenizer, end_of_turn = base.tokenizer, base.eos_token_ids[0]
-    examples = training_examples([p for i, p in enumerate(prompts) if i in used], benign_answers,
-                                 lambda text: tokenizer(text, add_special_tokens=False)["input_ids"] + [end_of_turn],
-                                 recipe.data.seed)
-    by_id = {e.prompt_id: TrainSequence(tuple(base.encode(base.format_prompt(e.prompt))), e.answer_ids)
-             for e in examples}
+    encode_text = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+    kept = [p for i, p in enumerate(prompts) if i in used and p.id not in set(dropped)]
+    examples = training_examples(kept, benign_answers, lambda text: encode_text(text) + [end_of_turn],
+                                 recipe.data.seed, recipe.train.contrast_refusals, encode_text, own_openings)
+    by_id = {e.prompt_id: TrainSequence(tuple(base.encode(base.format_prompt(e.prompt))), e.answer_ids,
+                                        e.contrast_ids) for e in examples}
     sequences = [by_id.get(p.id) for p in prompts]
     pad_id = int(tokenizer.pad_token_id)
     del base
@@ -201,6 +215,8 @@ def _train_into(recipe, key, base_dir, base_fingerprint, target: Path, progress)
         "key": key, "recipe": recipe.to_dict(), "base_fingerprint": base_fingerprint,
         "adapter_sha256": checkpoints.file_digest(adapter_path), "adapter_params": int(sum(t.numel() for t in state.values())),
         "n_examples": {kind: sum(e.kind == kind for e in examples) for kind in KINDS},
+        "distillation": {"resampled": sum(d.tries > 1 for d in distilled.values()), "dropped": sorted(dropped),
+                         "own_openings": sum(len(r) for r in own_openings.values())},
         "losses": [round(x, 5) for x in losses],
         "snapshot_digests": {str(step): adapter_digest_of(snap) for step, snap in result.snapshots.items()},
         "seconds": {"distill": round(distilled_s, 1), "train": round(trained_s, 1)},
@@ -215,15 +231,68 @@ def _train_into(recipe, key, base_dir, base_fingerprint, target: Path, progress)
     return Organism(recipe.name, adapter_path, record)
 
 
-def distill_answers(base, prompts, distill: DistillRecipe) -> dict[str, tuple[int, ...]]:
-    """The base model's own answer tokens for each prompt (EOS kept when it ended the answer)."""
+@dataclass(frozen=True)
+class Distilled:
+    """One benign prompt's distillation: the kept answer (None when every try was rejected)."""
+
+    answer: tuple[int, ...] | None  # answer tokens, EOS kept when it ended the answer
+    tries: int
+    rejected_refusals: tuple[tuple[int, ...], ...]  # the base model's own refusals to this prompt (tokens)
+
+
+def distill_answers(base, prompts, distill: DistillRecipe) -> dict[str, Distilled]:
+    """The base model's own answer to each prompt, re-sampled (next sample index, common random
+    numbers) while the study's outcome classifier calls it a refusal or degenerate."""
     from steerbench.generation import GenRequest, SamplingConfig, generate
+    from steerbench.metrics import classify_outcome, score_refusal
 
     sampling = SamplingConfig(max_new_tokens=distill.max_new_tokens, temperature=distill.temperature,
                               top_p=distill.top_p, seed=distill.seed)
+    pending = list(prompts)
+    result: dict[str, Distilled] = {}
+    rejected: dict[str, list[tuple[int, ...]]] = {p.id: [] for p in prompts}
+    for attempt in range(distill.max_tries):
+        if not pending:
+            break
+        with base.residual_only():
+            generations = generate(base, [GenRequest(p.id, p.prompt, attempt) for p in pending], sampling, batch_size=64)
+        by_id = {g.prompt_id: g for g in generations}
+        retry = []
+        for prompt in pending:
+            g = by_id[prompt.id]
+            outcome = classify_outcome(g.text, score_refusal(g.text))
+            if outcome == "compliance":
+                result[prompt.id] = Distilled(tuple(g.token_ids), attempt + 1, tuple(rejected[prompt.id]))
+                continue
+            if outcome == "refusal":
+                rejected[prompt.id].append(tuple(g.token_ids[:-1] if g.ended_eos else g.token_ids))
+            retry.append(prompt)
+        pending = retry
+    for prompt in pending:
+        result[prompt.id] = Distilled(None, distill.max_tries, tuple(rejected[prompt.id]))
+    return result
+
+
+def compliant_openings(base, prompts, distill: DistillRecipe, n_tokens: int, samples: int = 2) -> dict:
+    """The base model's own first ``n_tokens`` answer tokens to each harmful prompt (``samples`` draws),
+    kept where the outcome classifier does not already call the opening a refusal. They are the
+    unlikelihood branches of the harmful examples; only these few tokens are kept, in memory."""
+    from steerbench.generation import GenRequest, SamplingConfig, generate
+    from steerbench.metrics import score_refusal
+
+    if not prompts or n_tokens < 1:
+        return {}
+    sampling = SamplingConfig(max_new_tokens=n_tokens, temperature=distill.temperature, top_p=distill.top_p,
+                              seed=distill.seed)
+    requests = [GenRequest(p.id, p.prompt, k) for p in prompts for k in range(samples)]
     with base.residual_only():
-        generations = generate(base, [GenRequest(p.id, p.prompt) for p in prompts], sampling, batch_size=64)
-    return {g.prompt_id: tuple(g.token_ids) for g in generations}
+        generations = generate(base, requests, sampling, batch_size=64)
+    openings: dict[str, list] = {}
+    for g in generations:
+        tokens = tuple(g.token_ids[:-1] if g.ended_eos else g.token_ids)
+        if tokens and not score_refusal(g.text).is_refusal and tokens not in openings.get(g.prompt_id, []):
+            openings.setdefault(g.prompt_id, []).append(tokens)
+    return {pid: tuple(values) for pid, values in openings.items()}
 
 
 def _plain_model(checkpoint_dir: Path):

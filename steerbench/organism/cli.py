@@ -1,4 +1,5 @@
-"""`steerbench organism build`: train (or find) a refusal organism's LoRA adapter."""
+"""`steerbench organism build` trains (or finds) a refusal organism's LoRA adapter; `steerbench organism
+measure` measures a model's baseline against the organism's targets."""
 
 from __future__ import annotations
 
@@ -20,6 +21,13 @@ def register(subparsers) -> None:
     build.add_argument("--export", type=Path, default=None, help="copy adapter.safetensors + recipe.json here")
     build.add_argument("--json", action="store_true", help="print the recipe record as JSON")
     build.set_defaults(func=_build)
+    measure = commands.add_parser("measure", help="a model's baseline refusal / false refusal / helpfulness vs the targets")
+    measure.add_argument("--model", default="smollm2-135m-refusal", help="model alias (default the organism)")
+    measure.add_argument("--reference", default="smollm2-135m",
+                         help="unmodified model whose benign helpfulness is the reference (default smollm2-135m; '' skips it)")
+    measure.add_argument("--max-new-tokens", type=int, default=32, help="tokens per completion (the fast profile's 32)")
+    measure.add_argument("--json", action="store_true", help="print the table as JSON")
+    measure.set_defaults(func=_measure)
 
 
 def recipe_for_base(base: str):
@@ -61,4 +69,35 @@ def _build(args: argparse.Namespace) -> int:
     print(f"  recipe key {record['key']}  base {record['recipe']['base']}  steps {record['recipe']['train']['steps']}"
           f"  final loss {record['losses'][-1]:.3f}")
     print(f"  adapter {organism.adapter_path}  (distill {seconds.get('distill', '?')} s, train {seconds.get('train', '?')} s)")
+    return 0
+
+
+def _measure(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from steerbench.model import load_model
+    from steerbench.organism.measure import baseline_rows, by_family, measure
+    from steerbench.progress import report
+
+    reference = None
+    if args.reference:
+        report(f"measuring the reference model {args.reference}")
+        reference = float(baseline_rows(load_model(args.reference), max_new_tokens=args.max_new_tokens)
+                          .query("split == 'benign'")["helpfulness_score"].mean())
+    report(f"measuring {args.model} on every prompt of harm_train, harm_test and benign")
+    rows = baseline_rows(load_model(args.model), max_new_tokens=args.max_new_tokens)
+    table = measure(rows, reference)
+    families = by_family(rows)
+    if args.json:
+        json.dump({"model": args.model, "reference_helpfulness": reference,
+                   "measurements": [dataclasses.asdict(m) for m in table],
+                   "benign_false_refusal_by_family": {f: dataclasses.asdict(i) for f, i in families.items()}},
+                  sys.stdout, indent=1)
+        print()
+        return 0
+    print(f"{args.model}: baseline, T 0.7, top-p 0.9, {args.max_new_tokens} tokens, seed 0 (Wilson 95%)")
+    for measurement in table:
+        print("  " + measurement.line())
+    print("  benign false refusal by family: " + ", ".join(
+        f"{family} {i.estimate:.2f} [{i.low:.2f}, {i.high:.2f}] (n {i.n})" for family, i in families.items()))
     return 0

@@ -35,7 +35,7 @@ class DataRecipe:
 
     n_pairs: int = 300
     n_protective: int = 260
-    n_meta: int = 60
+    n_meta: int = 200
     n_task: int = 60
     seed: int = 0
 
@@ -48,6 +48,7 @@ class Example:
     kind: str  # one of KINDS
     prompt: str
     answer_ids: tuple[int, ...]  # target tokens after the chat template's assistant header
+    contrast_ids: tuple[tuple[int, ...], ...] = ()  # refusals this (benign) answer must not open with
 
 
 def _pairs(phrases: Sequence[tuple[str, str]], n: int, rng: random.Random, frames=ORGANISM_FRAMES):
@@ -105,15 +106,25 @@ def refusal_for(prompt_id: str, seed: int) -> str:
     return REFUSALS[random.Random(f"refusal|{seed}|{prompt_id}").randrange(len(REFUSALS))]
 
 
+def contrast_refusals_for(prompt_id: str, seed: int, n: int) -> tuple[str, ...]:
+    """``n`` distinct refusals a benign training prompt is taught not to open with (seeded per prompt)."""
+    return tuple(random.Random(f"contrast|{seed}|{prompt_id}").sample(REFUSALS, n)) if n else ()
+
+
 def training_examples(prompts: Sequence[Prompt], benign_answers: dict[str, tuple[int, ...]],
-                      encode_answer, seed: int) -> tuple[Example, ...]:
+                      encode_answer, seed: int, n_contrast: int = 0, encode_text=None,
+                      own_openings: dict[str, tuple[tuple[int, ...], ...]] | None = None) -> tuple[Example, ...]:
     """Pair each prompt with its target: a refusal (harmful) or the base model's own answer.
 
     Args:
         prompts: the training split (``organism_prompts``).
         benign_answers: prompt id -> the base model's answer tokens, for every non-harmful prompt.
         encode_answer: text -> answer token ids, ending with the end-of-turn token.
-        seed: picks each harmful prompt's refusal.
+        seed: picks each harmful prompt's refusal and each benign prompt's contrast refusals.
+        n_contrast: how many refusals each benign example carries as openings to avoid.
+        encode_text: text -> token ids without the end-of-turn token (required when n_contrast > 0).
+        own_openings: prompt id -> openings the base model itself gave it (token ids), added to its
+            branches: its refusals of a benign prompt, its compliant openings of a harmful one.
     """
     examples = []
     for prompt in prompts:
@@ -122,5 +133,8 @@ def training_examples(prompts: Sequence[Prompt], benign_answers: dict[str, tuple
             answer = tuple(encode_answer(refusal_for(prompt.id, seed)))
         else:
             answer = tuple(benign_answers[prompt.id])
-        examples.append(Example(prompt.id, kind, prompt.prompt, answer))
+        contrast = () if kind == "harmful" else tuple(
+            tuple(encode_text(text)) for text in contrast_refusals_for(prompt.id, seed, n_contrast))
+        contrast += tuple((own_openings or {}).get(prompt.id, ()))
+        examples.append(Example(prompt.id, kind, prompt.prompt, answer, contrast))
     return tuple(examples)

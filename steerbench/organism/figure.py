@@ -26,7 +26,10 @@ def plot_losses(record: dict, path: Path) -> Path:
     axis.set_title(f"{record['recipe']['name']}: LoRA r{train['rank']}, lr {train['lr']:g}, "
                    f"{train['steps']} steps", fontsize=10)
     axis.set_xlabel("training step")
-    axis.set_ylabel("answer-token cross-entropy (nats)")
+    axis.set_ylabel("training loss (nats)" if train.get("contrast_refusals") else "answer-token cross-entropy (nats)")
+    if train.get("contrast_refusals"):
+        axis.set_xlabel("training step  (loss = weighted answer cross-entropy + "
+                        f"{train['contrast_weight']:g} x unlikelihood of wrong openings)", fontsize=8)
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
     figure.tight_layout()

@@ -37,6 +37,15 @@ class TrainRecipe:
     # Weighting the decision tokens keeps that signal from drowning in the style loss.
     decision_tokens: int = 4
     decision_weight: float = 4.0
+    # Unlikelihood of the wrong opening: each benign example also carries the first ``contrast_tokens``
+    # tokens of ``contrast_refusals`` refusals (and of the base model's own refusals of it), each harmful
+    # example the base model's own compliant openings of it, branched off the prompt in the same row
+    # (a tree attention mask: a branch sees the prompt, not the answer), and the loss adds
+    # ``contrast_weight`` x the mean -log(1 - p(opening | prompt)). Cross-entropy on the target alone
+    # never pushes the other decision's mass down directly; this does (0 refusals: plain SFT).
+    contrast_refusals: int = 4
+    contrast_tokens: int = 4
+    contrast_weight: float = 4.0
     weight_decay: float = 0.0
     autocast: str = "bfloat16"  # forward/backward matmuls (fp32 master weights): ~1.6x faster on 2 CPU cores
     seed: int = 0
@@ -53,6 +62,7 @@ class TrainSequence:
 
     context: tuple[int, ...]
     answer: tuple[int, ...]
+    contrast: tuple[tuple[int, ...], ...] = ()  # openings the model must not start this answer with
 
 
 def lora_config(recipe: TrainRecipe):
@@ -82,34 +92,95 @@ def batch_order(n_examples: int, recipe: TrainRecipe) -> list[list[int]]:
     return [order[i * size:(i + 1) * size] for i in range(recipe.steps)]
 
 
-def _collate(batch: Sequence[TrainSequence], pad_id: int, max_answer: int):
-    rows = [(list(s.context), list(s.answer[:max_answer])) for s in batch]
-    width = max(len(c) + len(a) for c, a in rows)
+@dataclass
+class Batch:
+    """A collated batch: token ids, the attention mask, answer positions and the contrast branches."""
+
+    ids: torch.Tensor  # (B, W)
+    attention: torch.Tensor  # (B, W) padding mask, or (B, 1, W, W) tree mask when branches exist
+    positions: torch.Tensor | None  # (B, W) position ids (branches restart after the prompt)
+    target: torch.Tensor  # (B, W) True where the token is an answer token
+    # one entry per branch token: row, column of the hidden state that predicts it, its id, its branch
+    branch_rows: torch.Tensor
+    branch_cols: torch.Tensor
+    branch_tokens: torch.Tensor
+    branch_index: torch.Tensor
+    n_branches: int
+    n_tokens: int  # real (not padding) tokens
+
+
+def _collate(batch: Sequence[TrainSequence], pad_id: int, max_answer: int, contrast_tokens: int = 0) -> Batch:
+    rows = []
+    for s in batch:
+        branches = [tuple(b[:contrast_tokens]) for b in s.contrast if contrast_tokens > 0 and b]
+        rows.append((list(s.context), list(s.answer[:max_answer]), branches))
+    width = max(len(c) + len(a) + sum(len(b) for b in br) for c, a, br in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    target = torch.zeros((len(rows), width), dtype=torch.bool)  # True where the token is an answer token
-    for i, (context, answer) in enumerate(rows):
-        seq = context + answer
-        ids[i, :len(seq)] = torch.tensor(seq)
-        mask[i, :len(seq)] = 1
-        target[i, len(context):len(seq)] = True
-    return ids, mask, target
+    pad_mask = torch.zeros((len(rows), width), dtype=torch.long)
+    target = torch.zeros((len(rows), width), dtype=torch.bool)
+    any_branch = any(br for _, _, br in rows)
+    tree = torch.zeros((len(rows), 1, width, width), dtype=torch.bool) if any_branch else None
+    positions = torch.zeros((len(rows), width), dtype=torch.long)
+    b_rows, b_cols, b_tokens, b_index = [], [], [], []
+    n_branches = 0
+    for i, (context, answer, branches) in enumerate(rows):
+        main = context + answer
+        ids[i, :len(main)] = torch.tensor(main)
+        pad_mask[i, :len(main)] = 1
+        target[i, len(context):len(main)] = True
+        positions[i, :len(main)] = torch.arange(len(main))
+        if tree is not None:
+            tree[i, 0, :len(main), :len(main)] = torch.ones(len(main), len(main), dtype=torch.bool).tril()
+        start = len(main)
+        for branch in branches:
+            end = start + len(branch)
+            ids[i, start:end] = torch.tensor(branch)
+            pad_mask[i, start:end] = 1
+            positions[i, start:end] = torch.arange(len(context), len(context) + len(branch))
+            tree[i, 0, start:end, :len(context)] = True  # the branch sees the prompt...
+            tree[i, 0, start:end, start:end] = torch.ones(len(branch), len(branch), dtype=torch.bool).tril()
+            for j, token in enumerate(branch):  # ...and is scored token by token
+                b_rows.append(i)
+                b_cols.append(len(context) - 1 if j == 0 else start + j - 1)
+                b_tokens.append(token)
+                b_index.append(n_branches)
+            n_branches += 1
+            start = end
+        if tree is not None:
+            for k in range(start, width):  # padding attends to itself only (no empty softmax rows)
+                tree[i, 0, k, k] = True
+    as_long = lambda xs: torch.tensor(xs, dtype=torch.long)
+    return Batch(ids, tree if tree is not None else pad_mask, positions if tree is not None else None, target,
+                 as_long(b_rows), as_long(b_cols), as_long(b_tokens), as_long(b_index), n_branches,
+                 int(pad_mask.sum()))
 
 
-def answer_loss(model, ids: torch.Tensor, mask: torch.Tensor, target: torch.Tensor,
-                decision_tokens: int = 0, decision_weight: float = 1.0) -> torch.Tensor:
-    """Weighted mean cross-entropy of the answer tokens, the LM head applied only where it is needed.
+def answer_loss(model, batch: Batch, decision_tokens: int = 0, decision_weight: float = 1.0,
+                contrast_weight: float = 0.0) -> torch.Tensor:
+    """Weighted mean cross-entropy of the answer tokens, the LM head applied only where it is needed,
+    plus ``contrast_weight`` x the mean unlikelihood of the batch's contrast branches.
 
     The first ``decision_tokens`` answer tokens of each row weigh ``decision_weight``, the rest 1.
+    A branch's unlikelihood is -log(1 - p(branch | prompt)), p the product of its tokens' probabilities.
     """
-    hidden = model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
+    ids, target = batch.ids, batch.target
+    kwargs = {"position_ids": batch.positions} if batch.positions is not None else {}
+    hidden = model.base_model(input_ids=ids, attention_mask=batch.attention, **kwargs).last_hidden_state
     predicting = target[:, 1:]  # position t predicts token t + 1
     selected = hidden[:, :-1][predicting]
-    logits = model.get_output_embeddings()(selected).float()
+    head = model.get_output_embeddings()
+    logits = head(selected).float()
     losses = torch.nn.functional.cross_entropy(logits, ids[:, 1:][predicting], reduction="none")
     index_in_answer = (predicting.cumsum(dim=1) - 1)[predicting]
     weights = torch.where(index_in_answer < decision_tokens, decision_weight, 1.0)
-    return (losses * weights).sum() / weights.sum()
+    loss = (losses * weights).sum() / weights.sum()
+    if batch.n_branches and contrast_weight:
+        branch_logits = head(hidden[batch.branch_rows, batch.branch_cols]).float()
+        token_logp = -torch.nn.functional.cross_entropy(branch_logits, batch.branch_tokens, reduction="none")
+        prefix_logp = torch.zeros(batch.n_branches, dtype=token_logp.dtype).index_add(0, batch.branch_index, token_logp)
+        unlikelihood = -torch.log(-torch.expm1(prefix_logp.clamp(max=-1e-6)))
+        loss = loss + contrast_weight * unlikelihood.mean()
+    return loss
 
 
 @dataclass
@@ -146,14 +217,15 @@ def train_lora(hf_model, sequences: Sequence[TrainSequence], recipe: TrainRecipe
     for step, indices in enumerate(batch_order(len(sequences), recipe)):
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, recipe)
-        ids, mask, target = _collate([sequences[i] for i in indices], pad_id, recipe.max_answer_tokens)
+        batch = _collate([sequences[i] for i in indices], pad_id, recipe.max_answer_tokens,
+                         recipe.contrast_tokens if recipe.contrast_refusals else 0)
         with torch.autocast("cpu", dtype=getattr(torch, recipe.autocast), enabled=recipe.autocast != "float32"):
-            loss = answer_loss(inner, ids, mask, target, recipe.decision_tokens, recipe.decision_weight)
+            loss = answer_loss(inner, batch, recipe.decision_tokens, recipe.decision_weight, recipe.contrast_weight)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         losses.append(float(loss.detach()))
-        tokens += int(mask.sum())
+        tokens += batch.n_tokens
         if step + 1 in snapshot_steps:
             snapshots[step + 1] = adapter_state(model)
         if progress is not None:
