@@ -5,9 +5,14 @@ pyproject.toml < a YAML file (``--steer-config``) < command-line flags. The prof
 chosen at any of those levels (the highest one wins). Every value from every source is validated,
 and a bad one raises :class:`ConfigError` with one line naming where it came from and what to write.
 
-Relative paths (``results_dir``, ``cache_dir``, ``gates``) from flags are resolved against the
-directory pytest was invoked from; from pyproject or YAML, against the rootdir. The loaded config
-holds absolute paths, so consumers never guess.
+Relative paths (``results_dir``, ``cache_dir``, ``gates``, the prompt files) from flags are resolved
+against the directory pytest was invoked from; from pyproject or YAML, against the rootdir. The
+loaded config holds absolute paths, so consumers never guess.
+
+The study's three core prompt files: ``--prompts DIR`` (or ``data.prompts_dir``) names a directory
+holding all three; ``data.harm_train_path``, ``data.harm_test_path``, ``data.benign_path`` name one
+file each (within one source they win over the directory). Unset ones come from the project's
+``<rootdir>/data/prompts/``, else from the package (steerbench.prompts.load.default_split_path).
 """
 
 from __future__ import annotations
@@ -22,16 +27,21 @@ from typing import Any, Callable
 
 import yaml
 
-from steerbench.errors import ConfigError
+from steerbench.errors import ConfigError, DataError
 from steerbench.model import DEFAULT_MODEL
+from steerbench.prompts.load import CORE_SPLITS, default_split_path
 
-# The allowed values: the engine may import these rather than keep its own copies.
-INTERVENTIONS = ("add", "ablate")
-ALPHA_UNITS = ("natural", "absolute")
-DTYPES = ("float32", "bfloat16", "float16")
-DIRECTION_METHODS = ("contrastive_prefix", "diff_in_means", "outcome_conditioned", "random")
-DIRECTION_POSITIONS = ("prefix_mean", "prefix_first", "prefix_last", "last_prompt_token")
-HOOK_POINTS = ("resid_post", "resid_pre")
+# The allowed values are the vocabulary's (steerbench/vocab.py), never copies.
+from steerbench.vocab import (  # noqa: E402
+    ALPHA_UNITS,
+    DIRECTION_METHODS,
+    DIRECTION_POSITIONS,
+    DTYPES,
+    HOOK_POINTS,
+    INTERVENTIONS,
+)
+# core split -> the config key naming its prompt file
+PROMPT_PATH_KEYS = {split: f"{split}_path" for split in CORE_SPLITS}
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,10 @@ class StudyConfig:
     profile: str = "fast"
     results_dir: str = "reports"
     gates: str | None = None  # gates YAML; None = data/gates/default.yaml under the rootdir if present
+    # the core prompt files (absolute once loaded); None = <rootdir>/data/prompts/<split>.jsonl, else packaged
+    harm_train_path: str | None = None
+    harm_test_path: str | None = None
+    benign_path: str | None = None
     cache_dir: str = ".steerbench_cache"
     use_cache: bool = True
     generation: GenerationConfig = field(default_factory=GenerationConfig)
@@ -105,7 +119,7 @@ FLAGS = {
     "model": "--model", "device": "--device", "layers": "--layers", "alphas": "--alphas",
     "interventions": "--interventions", "n_prompts": "--n-prompts", "generation.max_new_tokens": "--max-new-tokens",
     "seed": "--seed", "profile": "--profile", "results_dir": "--results-dir", "gates": "--gates",
-    "use_cache": "--no-cache",
+    "use_cache": "--no-cache", "prompts_dir": "--prompts",
 }  # fmt: skip
 
 # The seed's configs/default.yaml layout: section.key -> our dotted key.
@@ -116,6 +130,8 @@ SEED_LAYOUT = {
     "robustness.alt_compliance_prefix": "direction.alt_compliance_prefix",
     "robustness.alt_seed": "alt_seed", "robustness.rerun_subset": "rerun_subset",
     "robustness.alpha": "robustness_alpha",
+    "data.prompts_dir": "prompts_dir", "data.harm_train_path": "harm_train_path",
+    "data.harm_test_path": "harm_test_path", "data.benign_path": "benign_path",
 }  # fmt: skip
 _SECTIONS = ("generation", "direction", "sweep", "data", "robustness")
 _PATH_KEYS = ("results_dir", "cache_dir", "gates")
@@ -220,6 +236,11 @@ _FIELDS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "gates": (_text(optional=True), "a gates YAML file such as data/gates/ci.yaml"),
     "cache_dir": (_text(), "a directory path"),
     "use_cache": (_bool, "true or false"),
+    # prompts_dir only expands into the three *_path keys (_prompt_files); it is not a StudyConfig field
+    "prompts_dir": (_text(), "a directory holding harm_train.jsonl, harm_test.jsonl and benign.jsonl"),
+    "harm_train_path": (_text(optional=True), "a .jsonl prompt file (e.g. from `steerbench prompts ingest`), or null"),
+    "harm_test_path": (_text(optional=True), "a .jsonl prompt file (e.g. from `steerbench prompts ingest`), or null"),
+    "benign_path": (_text(optional=True), "a .jsonl prompt file (e.g. from `steerbench prompts ingest`), or null"),
     "generation.max_new_tokens": (_int(1), "an integer >= 1"),
     "generation.temperature": (_float(0.0), "a number >= 0 (0 = greedy)"),
     "generation.top_p": (_float(0.0, 1.0, low_open=True), "a number in (0, 1]"),
@@ -385,7 +406,7 @@ def load_config(
         sources.append((rootdir, _yaml_settings(resolved, str(yaml_path))))
     sources.append((invocation_dir, _flag_settings(dict(overrides or {}))))
     # Every value is validated, so a bad one fails even when a later source overrides it.
-    validated = [(base, _validated(settings)) for base, settings in sources]
+    validated = [(base, _prompt_files(_validated(settings), settings, base)) for base, settings in sources]
 
     profile = StudyConfig.profile
     for _, values in validated:
@@ -399,6 +420,40 @@ def load_config(
     return _build(merged, rootdir)
 
 
+_MAKE_HINT = "(`steerbench prompts make --out-dir DIR` writes all three; `steerbench prompts ingest` converts your own)"
+
+
+def _prompt_files(values: dict[str, Any], settings: Settings, base: Path) -> dict[str, Any]:
+    """One source's prompt options as absolute paths of existing files.
+
+    ``prompts_dir`` becomes the ``*_path`` keys this source does not set one by one, so the usual
+    precedence applies per file: ``--prompts DIR`` overrides a pyproject ``data.benign_path``.
+    """
+    values = dict(values)
+    directory = values.pop("prompts_dir", None)
+    if directory is not None:
+        where, directory = settings["prompts_dir"][1], base / directory
+        if not directory.is_dir():
+            raise ConfigError(f"{where}: {directory} is not a directory; pass a directory holding "
+                              f"harm_train.jsonl, harm_test.jsonl and benign.jsonl {_MAKE_HINT}")
+        for split, key in PROMPT_PATH_KEYS.items():
+            if key not in values:
+                path = directory / f"{split}.jsonl"
+                if not path.is_file():
+                    raise ConfigError(f"{where}: {directory} has no {split}.jsonl; the directory must hold "
+                                      f"harm_train.jsonl, harm_test.jsonl and benign.jsonl {_MAKE_HINT}")
+                values[key] = str(path)
+    for key in PROMPT_PATH_KEYS.values():
+        if key in settings and values.get(key) is not None:
+            path = base / values[key]
+            if not path.is_file():
+                problem = "is a directory (name the .jsonl file, or use --prompts DIR)" if path.is_dir() else "not found"
+                raise ConfigError(f"{settings[key][1]}: {path} {problem}; give an existing .jsonl prompt file "
+                                  f"(`steerbench prompts ingest FILE --out OUT.jsonl` makes one from a CSV)")
+            values[key] = str(path)
+    return values
+
+
 def _build(values: dict[str, Any], rootdir: Path) -> StudyConfig:
     sections: dict[str, dict[str, Any]] = {"": {}, "generation": {}, "direction": {}}
     for key, value in values.items():
@@ -410,6 +465,12 @@ def _build(values: dict[str, Any], rootdir: Path) -> StudyConfig:
         top[key] = path if Path(path).is_absolute() else str(rootdir / path)
     if top.get("gates") is None and (rootdir / "data" / "gates" / "default.yaml").is_file():
         top["gates"] = str(rootdir / "data" / "gates" / "default.yaml")
+    for split, key in PROMPT_PATH_KEYS.items():
+        if top.get(key) is None:
+            try:
+                top[key] = str(default_split_path(split, rootdir))
+            except DataError as error:
+                raise ConfigError(str(error)) from None
     return StudyConfig(
         **top,
         generation=GenerationConfig(**sections["generation"]),

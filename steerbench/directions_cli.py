@@ -19,7 +19,8 @@ def register(subparsers) -> None:
                        help="contrastive_prefix | diff_in_means | outcome_conditioned")
     build.add_argument("--position", default="prefix_mean", help="prefix_mean | prefix_first | prefix_last")
     build.add_argument("--hook-point", default="resid_post", help="resid_post | resid_pre")
-    build.add_argument("--n-prompts", default=None, help="harm_train prompts to use (default: all)")
+    build.add_argument("--n-prompts", default=None,
+                       help="prompts of harm_train's direction-building half to use (default: all of it)")
     build.add_argument("--device", default=None)
     build.add_argument("--cache-dir", default=".steerbench_cache")
     build.add_argument("--json", action="store_true", help="print the direction's metadata as JSON")
@@ -40,8 +41,9 @@ def run_build(args) -> int:
     if n_prompts is not None and n_prompts < 1:
         raise ConfigError(f"--n-prompts {args.n_prompts}: give a positive number or 'all'")
     config = StudyConfig(
-        model=args.model, device=args.device, layers=(layer_arg,), n_prompts=n_prompts, cache_dir=args.cache_dir,
-        direction=DirectionConfig(method=args.method, position=args.position, hook_point=args.hook_point),
+        model=args.model, device=args.device, layers=(layer_arg,), cache_dir=args.cache_dir,
+        direction=DirectionConfig(method=args.method, position=args.position, hook_point=args.hook_point,
+                                  n_build_prompts=n_prompts),
     )
     model = load_model(args.model, device=args.device)
     layer = resolve_layer(layer_arg, model.n_layers)

@@ -9,9 +9,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from steerbench.prompts.load import DEFAULT_DATA_DIR
+from steerbench.prompts.load import default_prompt_dir
 from steerbench.prompts.shift import format_shift_report
-from steerbench.prompts.taxonomy import DEFAULT_TAXONOMY_DIR, load_taxonomy
+from steerbench.prompts.taxonomy import load_taxonomy
+
+# the project's directory (relative to the working directory), never the installed package's
+PROJECT_PROMPT_DIR = Path("data") / "prompts"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     commands = parser.add_subparsers(dest="prompts_command", required=True)
 
     make = commands.add_parser("make", help="regenerate the prompt files from the templates (byte-identical per seed)")
-    make.add_argument("--out-dir", type=Path, default=DEFAULT_DATA_DIR, help="output directory (default: %(default)s)")
+    make.add_argument("--out-dir", type=Path, default=PROJECT_PROMPT_DIR, help="output directory (default: %(default)s)")
     make.add_argument("--n-train", type=int, default=150, help="harm_train size (default: %(default)s)")
     make.add_argument("--n-test", type=int, default=150, help="harm_test size (default: %(default)s)")
     make.add_argument("--n-benign", type=int, default=200,
@@ -33,13 +36,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ingest.add_argument("--split", default=None, help="split name and prefix of generated ids (default: the output's stem)")
     ingest.add_argument("--expected-behavior", default="refuse", choices=("refuse", "comply", "calibrated"),
                         help="for rows without an expected_behavior column (default: %(default)s)")
-    ingest.add_argument("--taxonomy-dir", type=Path, default=DEFAULT_TAXONOMY_DIR, help="(default: %(default)s)")
+    ingest.add_argument("--taxonomy-dir", type=Path, default=None,
+                        help="(default: data/taxonomy when the working directory has one, else steerbench's own)")
     ingest.set_defaults(func=run_ingest)
 
     validate = commands.add_parser("validate", help="check a prompt directory (or one file) and print the shift report")
-    validate.add_argument("path", type=Path, nargs="?", default=DEFAULT_DATA_DIR,
-                          help="prompt directory or .jsonl file (default: %(default)s)")
-    validate.add_argument("--taxonomy-dir", type=Path, default=DEFAULT_TAXONOMY_DIR, help="(default: %(default)s)")
+    validate.add_argument("path", type=Path, nargs="?", default=None,
+                          help="prompt directory or .jsonl file (default: data/prompts when the working directory "
+                               "has the core files, else steerbench's own prompt sets)")
+    validate.add_argument("--taxonomy-dir", type=Path, default=None,
+                          help="(default: data/taxonomy when the working directory has one, else steerbench's own)")
     validate.set_defaults(func=run_validate)
 
 
@@ -65,6 +71,8 @@ def run_ingest(args: argparse.Namespace) -> int:
 def run_validate(args: argparse.Namespace) -> int:
     from steerbench.prompts.validate import validate_path
 
+    if args.path is None:
+        args.path = default_prompt_dir()
     result = validate_path(args.path, load_taxonomy(args.taxonomy_dir))
     for problem in result.problems:
         print(problem)

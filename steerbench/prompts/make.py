@@ -34,7 +34,7 @@ from steerbench.prompts.templates_benign import BENIGN_SENSITIVE, META_SAFETY_FR
 from steerbench.prompts.topics_harm import HARM_TEST, HARM_TRAIN
 
 # written in this order; the first three are the core sets the harness loads
-OUTPUT_FILES = ("harm_train", "harm_test", "benign", "perturbations", "distill_stress")
+from steerbench.vocab import PROMPT_FILES as OUTPUT_FILES  # noqa: E402
 # share of the non-control benign prompts (the rest of benign.jsonl is one control per harm_test prompt)
 BENIGN_SHARES = {"benign_sensitive": 3, "meta_safety": 2}
 

@@ -3,6 +3,8 @@
 data/taxonomy/prompt_taxonomy.json defines families, styles, categories, risk levels, expected
 behaviours, attack patterns and languages; data/taxonomy/slice_definitions.json defines slices.
 Generators, ingest and validate all read these files, so a new value is added in one place.
+A project's own data/taxonomy/ (working directory) wins over the package's copy
+(steerbench/data_files.py).
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from steerbench.data_files import packaged_data_dir, project_data_dir
 from steerbench.errors import DataError
 from steerbench.prompts.schema import PromptMeta
 
-DEFAULT_TAXONOMY_DIR = Path(__file__).resolve().parents[2] / "data" / "taxonomy"
+# the package's own taxonomy (<checkout>/data/taxonomy, or steerbench/_data/taxonomy in a wheel)
+DEFAULT_TAXONOMY_DIR = packaged_data_dir() / "taxonomy"
 TAXONOMY_FILE = "prompt_taxonomy.json"
 SLICES_FILE = "slice_definitions.json"
 
@@ -64,9 +68,20 @@ class Taxonomy:
         return problems
 
 
-def load_taxonomy(taxonomy_dir: Path | None = None) -> Taxonomy:
-    """Read both taxonomy files; a missing section or malformed file is a DataError."""
-    directory = Path(taxonomy_dir) if taxonomy_dir is not None else DEFAULT_TAXONOMY_DIR
+def default_taxonomy_dir(root: Path | str | None = None) -> Path:
+    """``<root>/data/taxonomy`` (root: the working directory) when it has the taxonomy file, else the package's."""
+    own = project_data_dir(root) / "taxonomy"
+    return own if (own / TAXONOMY_FILE).is_file() else DEFAULT_TAXONOMY_DIR
+
+
+def load_taxonomy(taxonomy_dir: Path | None = None, *, root: Path | str | None = None) -> Taxonomy:
+    """Read both taxonomy files; a missing section or malformed file is a DataError.
+
+    Args:
+        taxonomy_dir: the directory; defaults to `default_taxonomy_dir(root)`.
+        root: the project directory (default: the working directory).
+    """
+    directory = Path(taxonomy_dir) if taxonomy_dir is not None else default_taxonomy_dir(root)
     sections = _read_json(directory / TAXONOMY_FILE)
     missing = [section for section in FIELD_SECTIONS.values() if not isinstance(sections.get(section), dict)]
     if missing:
