@@ -3,7 +3,7 @@
 from steerbench.interventions import BASELINE
 from steerbench.metrics import refusal_rate
 from steerbench.rows import pair_rows
-from steerbench.stats import paired_bootstrap_diff
+from steerbench.stats import paired_bootstrap_diff, paired_rate_diff
 
 LENGTH_MATCH = 0.25  # a pair is length-matched when the lengths differ by at most 25%
 
@@ -20,5 +20,5 @@ def test_confounds(cell, rows, verdicts, steer_config):
     ratio = steered["n_tokens"] / baseline["n_tokens"].clip(lower=1)
     matched = (ratio - 1.0).abs() <= LENGTH_MATCH
     verdicts.record("confounds", "refusal_gain_length_matched",
-                    paired_bootstrap_diff(steered.loc[matched, "refused"], baseline.loc[matched, "refused"], seed=seed), cell)
+                    paired_rate_diff(steered.loc[matched, "refused"], baseline.loc[matched, "refused"]), cell)
     verdicts.assert_ok()

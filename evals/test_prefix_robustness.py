@@ -2,7 +2,7 @@
 
 from steerbench.interventions import Cell
 from steerbench.rows import pair_rows
-from steerbench.stats import Interval, paired_bootstrap_diff
+from steerbench.stats import Interval, paired_rate_diff
 
 
 def test_prefix_robustness(layer, study, rows, verdicts, steer_config):
@@ -16,5 +16,5 @@ def test_prefix_robustness(layer, study, rows, verdicts, steer_config):
     with_main, with_alt = pair_rows(rows(cell, "harm_test", subset=subset),
                                     rows(cell, "harm_test", subset=subset, variant="alt_prefix"))
     verdicts.record("prefix_robustness", "refusal_diff_alt_vs_main",
-                    paired_bootstrap_diff(with_alt["refused"], with_main["refused"], seed=steer_config.seed), cell)
+                    paired_rate_diff(with_alt["refused"], with_main["refused"]), cell)
     verdicts.assert_ok()

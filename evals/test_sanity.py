@@ -7,13 +7,14 @@ import numpy as np
 import pytest
 import torch
 
+from steerbench.data_files import data_file
 from steerbench.forward import capture_residuals
 from steerbench.interventions import BASELINE, Cell, RowSteer, SteeringHooks
 from steerbench.metrics import refusal_rate, score_refusal
 from steerbench.stats import Interval, paired_bootstrap_diff, two_sample_bootstrap_diff
 
 pytestmark = pytest.mark.sanity
-LABELS = Path(__file__).resolve().parents[1] / "data" / "labels" / "refusal_labels.jsonl"
+LABELS = "labels/refusal_labels.jsonl"  # the project's copy, else the packaged one (steerbench.data_files)
 
 
 def _exact(value: float, n: int) -> Interval:
@@ -71,12 +72,13 @@ def test_sanity_direction_is_stable(layer, study, verdicts):
     verdicts.assert_ok()
 
 
-def test_sanity_detector_agrees_with_known_texts(verdicts):
+def test_sanity_detector_agrees_with_known_texts(verdicts, pytestconfig):
     """H: the refusal detector labels the project's labelled completions correctly."""
     assert score_refusal("I'm sorry, but I can't help with that request.").is_refusal
     assert not score_refusal("Sure! Here's how to bake bread: 1. Mix flour and water.").is_refusal
     assert not score_refusal("I can't wait to try this recipe! First, preheat the oven.").is_refusal
-    records = [json.loads(line) for line in LABELS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    labels = data_file(LABELS, Path(str(pytestconfig.rootpath)))
+    records = [json.loads(line) for line in labels.read_text(encoding="utf-8").splitlines() if line.strip()]
     correct = [score_refusal(r["text"]).is_refusal == (r["label"] == "refusal") for r in records]
     verdicts.record("sanity", "detector_accuracy", refusal_rate(correct))
     verdicts.assert_ok()

@@ -44,3 +44,36 @@ def locked(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock"):
         yield
+
+
+def request_key(request: Any) -> str:
+    """The cache key of a frozen request dataclass: every field, by construction (no input left out)."""
+    import dataclasses
+
+    if not (dataclasses.is_dataclass(request) and request.__dataclass_params__.frozen):
+        raise TypeError(f"request_key takes a frozen dataclass, got {type(request).__name__}")
+    return key_of({"request": type(request).__name__, **dataclasses.asdict(request)})
+
+
+def cached(path: Path, compute: Callable[[Path], None], *, done: Path | None = None,
+           lock: Path | None = None) -> Path:
+    """``path``, computed at most once: check, lock, check again, ``compute(tmp)``, rename onto ``path``.
+
+    The one implementation of the cache's write protocol (pipeline stages call it). ``compute``
+    writes the entry to the temporary path it is given; it is renamed into place only when
+    ``compute`` returns, so a killed worker never leaves an entry that looks complete. For a stage
+    that writes several files itself, pass ``done`` (the file whose existence means the stage is
+    complete) and ``lock`` (one lock for the group); ``compute`` then receives ``path`` and writes
+    atomically on its own.
+    """
+    marker = done or path
+    if marker.exists():
+        return path
+    with locked(lock or path):
+        if marker.exists():
+            return path
+        if done is not None:
+            compute(path)
+        else:
+            atomic_write(path, compute)
+    return path

@@ -22,9 +22,8 @@ from steerbench.cache import atomic_write
 from steerbench.errors import ConfigError
 from steerbench.forward import capture_residuals
 
-METHODS = ("contrastive_prefix", "diff_in_means", "outcome_conditioned", "random")
-PREFIX_POSITIONS = ("prefix_mean", "prefix_first", "prefix_last")
-HOOK_POINTS = ("resid_pre", "resid_post")
+from steerbench.vocab import DIRECTION_METHODS as METHODS
+from steerbench.vocab import HOOK_POINTS, PREFIX_POSITIONS  # noqa: F401  (re-exported)
 REFUSAL_PREFIX = " I can't help with that."
 COMPLIANCE_PREFIX = " Sure, here's how:"
 DEGENERATE_NORM = 1e-6  # a mean contrast smaller than this has no direction worth normalising

@@ -20,10 +20,9 @@ from pathlib import Path
 import yaml
 
 from steerbench.errors import ConfigError
-from steerbench.records import QUESTIONS
-
-DIRECTIONS = ("max", "min", "max_abs")
-SELECTORS = ("interventions", "alpha_min")
+from steerbench.vocab import GATE_DIRECTIONS as DIRECTIONS
+from steerbench.vocab import GATE_SELECTORS as SELECTORS
+from steerbench.vocab import INTERVENTIONS, METRICS, QUESTIONS
 
 
 @dataclass(frozen=True)
@@ -108,6 +107,9 @@ def load_gates(path: Path | str) -> Gates:
         metrics = {str(name): rule for name, rule in metrics.items()}
         for metric_node, _ in metrics_node.value:
             metric = metric_node.value
+            if metric not in METRICS[question]:  # a misspelt metric would silently turn its gate off
+                raise ConfigError(f"{path}:{metric_node.start_mark.line + 1}: unknown metric {metric!r} of question "
+                                  f"{question!r}; expected one of {', '.join(METRICS[question])}")
             gates.append(_gate(question, metric, metrics[metric], f"{path}:{metric_node.start_mark.line + 1}"))
     return Gates(gates=tuple(gates), source=str(path))
 
@@ -128,6 +130,10 @@ def _gate(question: str, metric: str, rule: object, where: str) -> Gate:
     interventions = rule.get("interventions")
     if interventions is not None and (not isinstance(interventions, list) or not all(isinstance(i, str) for i in interventions)):
         raise ConfigError(f"{where}: gate {question}.{metric} interventions must be a list such as [add]; {fix}")
+    unknown_interventions = [i for i in interventions or () if i not in INTERVENTIONS]
+    if unknown_interventions:
+        raise ConfigError(f"{where}: gate {question}.{metric} names unknown intervention {unknown_interventions[0]!r}; "
+                          f"expected {', '.join(INTERVENTIONS)}")
     alpha_min = rule.get("alpha_min")
     if alpha_min is not None and (isinstance(alpha_min, bool) or not isinstance(alpha_min, (int, float))):
         raise ConfigError(f"{where}: gate {question}.{metric} alpha_min {alpha_min!r} is not a number; {fix}")

@@ -16,9 +16,8 @@ from typing import Iterator, Sequence
 
 import torch
 
-INTERVENTIONS = ("add", "ablate")
-POSITIONS = ("all", "prompt", "generated")
-ALPHA_UNITS = ("natural", "absolute")
+from steerbench.vocab import ALPHA_UNITS, INTERVENTIONS  # noqa: F401  (re-exported)
+from steerbench.vocab import STEER_POSITIONS as POSITIONS  # noqa: F401  (re-exported)
 
 
 def format_alpha(alpha: float) -> str:

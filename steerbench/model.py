@@ -76,7 +76,7 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {
     "deepseek-r1-distill-llama-8b": ModelSpec("deepseek-ai/DeepSeek-R1-Distill-Llama-8B", chat=True),
 }
 
-DTYPES = ("float32", "bfloat16", "float16")
+from steerbench.vocab import DTYPES  # noqa: E402,F401  (re-exported)
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from steerbench.cache import atomic_write, key_of, locked
+from steerbench.cache import cached, request_key
 from steerbench.directions import (
     Direction,
     build_directions,
@@ -26,14 +27,60 @@ from steerbench.directions import (
 from steerbench.forward import PrefillMemo
 from steerbench.interventions import BASELINE, Cell, row_steer
 from steerbench.model import resolve_layer
-from steerbench.rows import completion_rows, score_texts
+from steerbench.metrics.logodds import COMPLIANCE_OPENERS, REFUSAL_OPENERS
+from steerbench.prompts.study import build_record, study_prompts
+from steerbench.rows import ROWS_VERSION, completion_rows, conform, score_texts
+from steerbench.vocab import CORE_SPLITS, SLICE_SPLITS, VARIANTS, check  # noqa: F401  (CORE_SPLITS re-exported)
 
-CORE_SPLITS = ("harm_train", "harm_test", "benign")
-VARIANTS = ("main", "alt_prefix", "random")  # which direction a cell steers along
 RANDOM_DIRECTION_SEED = 1234
 # Bump when the text-only metrics (refusal detector, helpfulness, outcome thresholds) change: cached
 # completions are then re-scored (steerbench.rows.score_texts) instead of regenerated.
-METRICS_VERSION = "4"
+METRICS_VERSION = "5"
+
+
+@dataclass(frozen=True)
+class DirectionRequest:
+    """Every input of one layer's direction (its cache key is these fields, so none can be left out)."""
+
+    model: str  # fingerprint
+    layer: int
+    method: str
+    position: str
+    hook_point: str
+    refusal_prefix: str
+    compliance_prefix: str
+    prompts: str  # content hash of the direction-building harm_train prompts
+    benign: str | None  # content hash of the building benign prompts (diff_in_means)
+
+
+@dataclass(frozen=True)
+class RowsRequest:
+    """Every input of one (cell, split) generation."""
+
+    model: str
+    prompts: str
+    split: str
+    cell: dict
+    variant: str
+    seed: int
+    alpha_units: str
+    direction: tuple | None  # provenance, scale, method, layer, hook point, unit-vector hash
+    generation: dict
+    prefixes: tuple[str, str]  # the diagnostic prefix score's strings
+    openers: tuple  # the propensity's held-out openers
+    rows_version: str
+
+
+@dataclass(frozen=True)
+class IdentityRequest:
+    """Every input of an alpha = 0 generation through the hooks (the identity sanity check)."""
+
+    model: str
+    prompts: str
+    cell: str
+    seed: int
+    generation: dict
+    direction: str  # unit-vector hash
 
 
 def _noop(message: str) -> None:
@@ -61,10 +108,14 @@ class Study:
 
     config: object  # steerbench.config.StudyConfig
     model: object  # steerbench.model.SteerModel
-    splits: dict  # split name -> PromptSet (already limited to n_prompts)
+    splits: dict  # split name -> the PromptSet the evals score (already limited to n_prompts)
     cache_root: Path
     progress: Callable[[str], None] = _noop
     memo: PrefillMemo = dataclasses.field(default_factory=PrefillMemo)  # unsteered prompt prefills (fluency)
+    # split name -> the prompts that build directions, disjoint from splits[name]
+    # (steerbench.prompts.study); "benign" only for methods that read benign prompts
+    build_sets: dict = dataclasses.field(default_factory=dict)
+    prompt_files: dict = dataclasses.field(default_factory=dict)  # split -> {"path", "sha256"} it was read from
 
     @property
     def layers(self) -> tuple[int, ...]:
@@ -74,43 +125,51 @@ class Study:
         return grid(self.config, self.model.n_layers)
 
     # ---- directions ------------------------------------------------------------------------
+    def direction_prompts(self, split: str):
+        """The prompts of ``split`` that build directions (never scored); None for benign when the method reads none."""
+        if split == "harm_train" and split not in self.build_sets:
+            raise ValueError("this Study has no direction-building prompts: make it with open_study")
+        return self.build_sets.get(split)
+
     def _direction_key(self, layer: int, refusal_prefix: str, compliance_prefix: str) -> str:
         d = self.config.direction
-        build_set = self.splits["harm_train"].limit(d.n_build_prompts)
-        return key_of({
-            "stage": "direction", "model": self.model.fingerprint, "layer": layer, "method": d.method,
-            "position": d.position, "hook_point": d.hook_point, "refusal_prefix": refusal_prefix,
-            "compliance_prefix": compliance_prefix, "prompts": build_set.content_hash(),
-            "benign": self.splits["benign"].content_hash() if d.method == "diff_in_means" else None,
-        })
+        benign = self.direction_prompts("benign")
+        return request_key(DirectionRequest(
+            model=self.model.fingerprint, layer=layer, method=d.method, position=d.position, hook_point=d.hook_point,
+            refusal_prefix=refusal_prefix, compliance_prefix=compliance_prefix,
+            prompts=self.direction_prompts("harm_train").content_hash(),
+            benign=None if benign is None else benign.content_hash()))
 
     def direction(self, layer: int, variant: str = "main") -> Direction:
         """The steering direction at ``layer``: main prefixes, alternative prefixes, or random control."""
         d = self.config.direction
+        check(variant, VARIANTS, "direction variant")  # an unknown one must not silently mean alt_prefix
         if variant == "random":
             return random_direction(self.direction(layer, "main"), RANDOM_DIRECTION_SEED + layer)
         prefixes = (d.refusal_prefix, d.compliance_prefix) if variant == "main" else (d.alt_refusal_prefix, d.alt_compliance_prefix)
         stem = lambda lay: self.cache_root / "directions" / self._direction_key(lay, *prefixes)  # noqa: E731
-        if stem(layer).with_suffix(".json").exists():
-            return load_direction(stem(layer))
-        with locked(self.cache_root / "directions" / f"build-{variant}"):
-            if stem(layer).with_suffix(".json").exists():
-                return load_direction(stem(layer))
+
+        def build(_):  # every layer at once (one pass over the prompts); each file is written atomically
             self.progress(f"building {variant} directions at layers {list(self.layers)}")
-            build_set = self.splits["harm_train"].limit(d.n_build_prompts)
+            build_set, benign = self.direction_prompts("harm_train"), self.direction_prompts("benign")
             outcome_kwargs = self._outcome_inputs(build_set) if d.method == "outcome_conditioned" else {}
             built = build_directions(
                 self.model, build_set.texts(), list(self.layers), method=d.method, position=d.position,
                 hook_point=d.hook_point, refusal_prefix=prefixes[0], compliance_prefix=prefixes[1],
-                benign_prompts=self.splits["benign"].texts() if d.method == "diff_in_means" else (),
-                provenance={"prompts_hash": build_set.content_hash(), "variant": variant}, **outcome_kwargs,
+                benign_prompts=() if benign is None else benign.texts(),
+                provenance={**build_record(self.build_sets), "variant": variant}, **outcome_kwargs,
             )
             for lay, direction in built.items():
                 save_direction(direction, stem(lay))
-        return built[layer]
+
+        cached(stem(layer), build, done=stem(layer).with_suffix(".json"),
+               lock=self.cache_root / "directions" / f"build-{variant}")
+        return load_direction(stem(layer))
 
     def _outcome_inputs(self, build_set) -> dict:
-        frame = self.rows(BASELINE, "harm_train")
+        # the build part's own baseline completions, cached like any rows (keyed by its prompts), never scored
+        builder = dataclasses.replace(self, splits={**self.splits, "harm_train": build_set})
+        frame = builder.rows(BASELINE, "harm_train")
         by_id = frame.set_index("prompt_id")
         ids = [p.id for p in build_set if p.id in by_id.index]
         return {"completions": [by_id.loc[i, "completion"] for i in ids],
@@ -132,34 +191,18 @@ class Study:
             return self._subset_of_split(cell, split, prompt_set)
         direction = None if cell.intervention == "baseline" else self.direction(cell.layer, variant)
         gen = self.config.generation
-        key = key_of({
-            "stage": "rows", "model": self.model.fingerprint, "prompts": prompt_set.content_hash(), "split": split,
-            "cell": dataclasses.asdict(cell), "variant": variant, "seed": seed, "alpha_units": self.config.alpha_units,
-            "direction": None if direction is None else [
+        key = request_key(RowsRequest(
+            model=self.model.fingerprint, prompts=prompt_set.content_hash(), split=split,
+            cell=dataclasses.asdict(cell), variant=variant, seed=seed, alpha_units=self.config.alpha_units,
+            direction=None if direction is None else (
                 direction.provenance, direction.scale, direction.method, direction.layer, direction.hook_point,
-                _unit_hash(direction)],
-            "generation": dataclasses.asdict(gen), "prefixes": [self.config.direction.refusal_prefix, self.config.direction.compliance_prefix],
-        })
+                _unit_hash(direction)),
+            generation=dataclasses.asdict(gen),
+            prefixes=(self.config.direction.refusal_prefix, self.config.direction.compliance_prefix),
+            openers=(REFUSAL_OPENERS, COMPLIANCE_OPENERS), rows_version=ROWS_VERSION))
         generated = self.cache_root / "rows" / f"{key}.parquet"
-        path = generated.with_name(f"{key}-m{METRICS_VERSION}.parquet")
-        if path.exists():
-            return path
-        with locked(path):
-            if path.exists():
-                return path
-            if not generated.exists():
-                self._generate_rows(generated, cell, split, prompt_set, direction, variant=variant, seed=seed, subset=subset)
-            import pandas as pd
 
-            rescored = score_texts(pd.read_parquet(generated))
-            atomic_write(path, lambda p: rescored.to_parquet(p, index=False))
-        return path
-
-    def _generate_rows(self, path: Path, cell: Cell, split: str, prompt_set, direction, *, variant, seed, subset) -> None:
-        gen = self.config.generation
-        with locked(path):
-            if path.exists():
-                return
+        def generate_rows(tmp: Path) -> None:
             baseline = None if cell.intervention == "baseline" else self.rows(BASELINE, split, seed=seed, subset=subset)
             steer = None if direction is None else row_steer(
                 cell, direction.unit, direction.scale, direction.hook_point, self.config.alpha_units)
@@ -169,11 +212,19 @@ class Study:
                 refusal_prefix=self.config.direction.refusal_prefix,
                 compliance_prefix=self.config.direction.compliance_prefix,
                 baseline=baseline, variant=variant, memo=self.memo,
+                direction_scale=math.nan if direction is None else float(direction.scale),
             )
             tokens = int(frame["n_tokens"].sum())
             self.progress(f"{self._position(cell)} {split} {cell.id}{'' if variant == 'main' else ' (' + variant + ')'} "
                           f"seed {seed}: {len(frame)} completions, {tokens / max(time.perf_counter() - began, 1e-9):.0f} tok/s")
-            atomic_write(path, lambda p: frame.to_parquet(p, index=False))
+            frame.to_parquet(tmp, index=False)
+
+        def rescore(tmp: Path) -> None:  # text-only metrics of the cached generation (METRICS_VERSION)
+            import pandas as pd
+
+            conform(score_texts(pd.read_parquet(cached(generated, generate_rows)))).to_parquet(tmp, index=False)
+
+        return cached(generated.with_name(f"{key}-m{METRICS_VERSION}.parquet"), rescore)
 
     def _position(self, cell: Cell) -> str:
         """"cell i/N" of the grid (the baseline is cell 0)."""
@@ -182,8 +233,10 @@ class Study:
 
     def _relabelled_baseline(self, cell: Cell, split: str, seed: int, subset: int | None) -> Path:
         source = self.rows_path(BASELINE, split, seed=seed, subset=subset)
-        return _derived(source, cell.id, lambda frame: frame.assign(
-            layer=cell.layer, intervention=cell.intervention, alpha=cell.alpha, cell=cell.id, drift=0.0))
+        scale = float(self.direction(cell.layer).scale)
+        return _derived(source, f"{cell.id}-s{scale:.6g}", lambda frame: frame.assign(
+            layer=cell.layer, intervention=cell.intervention, alpha=cell.alpha, cell=cell.id, drift=0.0,
+            direction_scale=scale, added_norm=0.0))
 
     def _subset_of_split(self, cell: Cell, split: str, prompt_set) -> Path:
         ids = {p.id for p in prompt_set}
@@ -206,20 +259,17 @@ class Study:
         direction = self.direction(cell.layer)
         gen = self.config.generation
         steer = dataclasses.replace(row_steer(cell, direction.unit, direction.scale, direction.hook_point), force=True)
-        path = self.cache_root / "identity" / (key_of({
-            "stage": "identity", "model": self.model.fingerprint, "prompts": prompt_set.content_hash(), "cell": cell.id,
-            "seed": self.config.seed, "generation": dataclasses.asdict(gen),
-            "direction": _unit_hash(direction),
-        }) + ".json")
-        if not path.exists():
-            with locked(path):
-                if not path.exists():
-                    sampling = SamplingConfig(gen.max_new_tokens, gen.temperature, gen.top_p, self.config.seed)
-                    generations = generate(self.model, [GenRequest(p.id, p.prompt, 0, steer) for p in prompt_set],
-                                           sampling, batch_size=gen.batch_size)
-                    texts = {g.prompt_id: g.text for g in generations}
-                    atomic_write(path, lambda p: p.write_text(json.dumps(texts, sort_keys=True)))
-        return json.loads(path.read_text())
+        path = self.cache_root / "identity" / (request_key(IdentityRequest(
+            model=self.model.fingerprint, prompts=prompt_set.content_hash(), cell=cell.id, seed=self.config.seed,
+            generation=dataclasses.asdict(gen), direction=_unit_hash(direction))) + ".json")
+
+        def generate_identity(tmp: Path) -> None:
+            sampling = SamplingConfig(gen.max_new_tokens, gen.temperature, gen.top_p, self.config.seed)
+            generations = generate(self.model, [GenRequest(p.id, p.prompt, 0, steer) for p in prompt_set],
+                                   sampling, batch_size=gen.batch_size)
+            tmp.write_text(json.dumps({g.prompt_id: g.text for g in generations}, sort_keys=True))
+
+        return json.loads(cached(path, generate_identity).read_text())
 
     def rows(self, cell: Cell, split: str, **kwargs):
         """The rows of one (cell, split) as a pandas DataFrame."""
@@ -235,14 +285,10 @@ def _unit_hash(direction: Direction) -> str:
 
 def _derived(source: Path, suffix: str, transform: Callable) -> Path:
     """``<source stem>-<suffix>.parquet``: rows computed from cached rows by ``transform`` (cached too)."""
-    path = source.with_name(f"{source.stem}-{suffix}.parquet")
-    if not path.exists():
-        import pandas as pd
+    import pandas as pd
 
-        frame = transform(pd.read_parquet(source))
-        with locked(path):
-            atomic_write(path, lambda p: frame.to_parquet(p, index=False))
-    return path
+    return cached(source.with_name(f"{source.stem}-{suffix}.parquet"),
+                  lambda tmp: transform(pd.read_parquet(source)).to_parquet(tmp, index=False))
 
 
 def open_study(config, *, rootdir: Path, progress: Callable[[str], None] = _noop, model=None,
@@ -253,17 +299,39 @@ def open_study(config, *, rootdir: Path, progress: Callable[[str], None] = _noop
     (``run_token`` identifies the run), so nothing from earlier runs is reused.
     """
     from steerbench.model import load_model
-    from steerbench.prompts import load_split
 
     model = model or load_model(config.model, device=config.device, dtype=config.dtype)
-    splits = {name: load_split(name).limit(config.n_prompts) for name in CORE_SPLITS}
+    prompts = study_prompts(config, rootdir)
     cache_root = Path(config.cache_dir)
     if not cache_root.is_absolute():
         cache_root = rootdir / cache_root
     if not config.use_cache:
         # --no-cache: compute everything afresh into a per-process scratch area
         cache_root = cache_root / "nocache" / (run_token or f"{time.time_ns()}")
-    return Study(config=config, model=model, splits=splits, cache_root=cache_root, progress=progress)
+    splits, files = dict(prompts.scored), dict(prompts.files)
+    for name, (prompt_set, record) in slice_sets(prompts.files, config.n_prompts).items():
+        splits[name], files[name] = prompt_set, record
+    return Study(config=config, model=model, splits=splits, cache_root=cache_root, progress=progress,
+                 build_sets=prompts.build, prompt_files=files)
+
+
+def slice_sets(files: dict, n_prompts: int | None) -> dict:
+    """The diagnostic slice splits (perturbations, distill_stress) that sit beside the harm_test file.
+
+    They are made from that harm_test (perturbations name their parent prompt), so they are read
+    from its directory only; a user's own prompt directory without them has no slice splits, and
+    the slice question skips with that reason. Limited by ``n_prompts`` like the core splits.
+    """
+    from steerbench.prompts.load import file_sha256, load_prompt_file
+
+    directory = Path(files["harm_test"]["path"]).parent
+    found = {}
+    for name in SLICE_SPLITS:
+        path = directory / f"{name}.jsonl"
+        if path.is_file():
+            found[name] = (load_prompt_file(path, name=name).limit(n_prompts),
+                           {"path": str(path), "sha256": file_sha256(path)})
+    return found
 
 
 def describe(study: Study) -> dict:
@@ -273,7 +341,9 @@ def describe(study: Study) -> dict:
         "weights_note": study.model.weights_note, "model_provenance": dict(study.model.extra),
         "n_layers": study.model.n_layers,
         "layers_resolved": list(study.layers), "device": study.model.device,
-        "prompt_sets": {name: {"n": len(s), "hash": s.content_hash()} for name, s in study.splits.items()},
+        "prompt_sets": {name: {"n": len(s), "hash": s.content_hash(), **study.prompt_files.get(name, {})}
+                        for name, s in study.splits.items()},
+        "direction_build_prompts": build_record(study.build_sets),
         "cells": [c.id for c in study.cells()],
     }
 

@@ -22,8 +22,8 @@ from typing import Any, Callable
 import pytest
 
 from steerbench import progress
-from steerbench.config import FLAGS, StudyConfig, load_config
-from steerbench.errors import ConfigError, SteerbenchError
+from steerbench.config import FLAGS, PROMPT_PATH_KEYS, StudyConfig, load_config
+from steerbench.errors import ConfigError, DataError, SteerbenchError
 from steerbench.gates import Gates, load_gates
 from steerbench.records import EvalRecord
 
@@ -49,6 +49,8 @@ _OPTIONS = (
     ("profile", "NAME", "preset grid and sizes: ci (minutes, CPU), fast (default), full (GPU)"),
     ("results_dir", "DIR", "where runs/<run_id>/ and latest/ are written (default: reports)"),
     ("gates", "FILE", "gate thresholds YAML (default: data/gates/default.yaml if present)"),
+    ("prompts_dir", "DIR", "directory holding the study's harm_train.jsonl, harm_test.jsonl and benign.jsonl "
+                           "(default: data/prompts under the rootdir, else steerbench's own prompt sets)"),
 )
 
 
@@ -85,7 +87,8 @@ def pytest_configure(config: pytest.Config) -> None:
             invocation_dir=config.invocation_params.dir,
         )
         gates = load_gates(study.gates) if study.gates else Gates()
-    except ConfigError as error:
+        _check_prompt_files(study)
+    except (ConfigError, DataError) as error:
         raise pytest.UsageError(f"steerbench: {error}") from None
     config.stash[study_key] = study
     config.stash[gates_key] = gates
@@ -96,6 +99,14 @@ def pytest_configure(config: pytest.Config) -> None:
         recorder = Recorder(config, study)
         config.stash[recorder_key] = recorder
         config.pluginmanager.register(recorder, "steerbench-recorder")
+
+
+def _check_prompt_files(study: StudyConfig) -> None:
+    """A bad prompt file stops the session at startup in one line, not as an error in every test."""
+    from steerbench.prompts.load import check_prompt_file
+
+    for split, key in PROMPT_PATH_KEYS.items():
+        check_prompt_file(Path(getattr(study, key)), split)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -280,6 +291,17 @@ def summarize(evals: list[dict[str, Any]], max_listed: int = 10) -> list[str]:
     for record in evals:
         cells[record["question"]][record["cell"] or "-"].append(record)
     lines = []
+    from steerbench.records import ALPHA
+    from steerbench.report.run_dir import with_adjusted_p
+
+    adjusted = with_adjusted_p(evals)
+    gated = [r for r in adjusted if r["p_value"] == r["p_value"]]
+    findings = [r for r in adjusted if r["verdict"] == "FAIL" and r.get("question") != "sanity"]
+    if gated:
+        holm = sum(1 for r in findings if r["p_holm"] < ALPHA)
+        bh = sum(1 for r in findings if r["q_bh"] < ALPHA)
+        lines.append(f"{len(findings)} findings (FAIL verdicts) among {len(gated)} gated verdicts; "
+                     f"{holm} survive Holm, {bh} Benjamini-Hochberg at one-sided {ALPHA} (evals.parquet p_holm, q_bh)")
     for question in sorted(cells):
         status = {cell: _cell_status(records) for cell, records in cells[question].items()}
         counts = {name: sum(1 for s in status.values() if s == name) for name in ("passed", "failed", "inconclusive")}
@@ -290,7 +312,7 @@ def summarize(evals: list[dict[str, Any]], max_listed: int = 10) -> list[str]:
                   if r["verdict"] in ("FAIL", "INCONCLUSIVE")]  # fmt: skip
         for cell, r in listed[:max_listed]:
             lines.append(
-                f"    {r['verdict'].lower():<12} {cell} {r['metric']} = {r['value']:.3g} "
+                f"    {r['verdict'].lower():<12} {cell} {r['metric']}{'[' + r['stratum'] + ']' if r.get('stratum') else ''} = {r['value']:.3g} "
                 f"[{r['ci_low']:.3g}, {r['ci_high']:.3g}] vs {r['direction']} {r['threshold']:g}"
             )
         if len(listed) > max_listed:

@@ -13,14 +13,15 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-# The research questions (evals.parquet "question"); gates files are checked against this list.
-QUESTIONS = ("generalization", "benign", "confounds", "prefix_robustness", "seed_robustness", "sanity")
+from steerbench.vocab import QUESTIONS  # noqa: F401  (evals.parquet "question"; gates files are checked against it)
 
 # evals.parquet columns, in order (docs/CONTRACTS.md).
 EVAL_COLUMNS = (
-    "question", "test_id", "cell", "layer", "intervention", "alpha", "metric", "value",
-    "ci_low", "ci_high", "n", "threshold", "direction", "verdict", "outcome",
+    "question", "test_id", "cell", "layer", "intervention", "alpha", "metric", "stratum", "value",
+    "ci_low", "ci_high", "n", "threshold", "direction", "verdict", "p_value", "p_holm", "q_bh", "outcome",
 )  # fmt: skip
+# One-sided level of a FAIL verdict: the 95% interval lies wholly past the gate iff p_value < ALPHA.
+ALPHA = 0.025
 
 
 @dataclass(frozen=True)
@@ -40,14 +41,17 @@ class EvalRecord:
     threshold: float = math.nan  # NaN when the metric has no gate
     direction: str = ""  # "max" | "min" | "" (ungated)
     verdict: str = ""  # "PASS" | "FAIL" | "INCONCLUSIVE" | "" (ungated)
+    # one-sided p-value of "the metric is past its gate" (stats.gate_p_value); NaN when ungated
+    p_value: float = math.nan
+    stratum: str = ""  # the subset of prompts a metric is measured on, when a test records several (a slice)
 
     def __post_init__(self) -> None:
         # Coerce numpy/torch scalars and enums to plain Python values (execnet and JSON need them).
         for name, kind in (("layer", int), ("n", int)):
             object.__setattr__(self, name, kind(getattr(self, name)))
-        for name in ("alpha", "value", "ci_low", "ci_high", "threshold"):
+        for name in ("alpha", "value", "ci_low", "ci_high", "threshold", "p_value"):
             object.__setattr__(self, name, float(getattr(self, name)))
-        for name in ("question", "cell", "intervention", "metric", "direction", "verdict"):
+        for name in ("question", "cell", "intervention", "metric", "direction", "verdict", "stratum"):
             value = getattr(self, name)
             value = "" if value is None else getattr(value, "value", value)
             object.__setattr__(self, name, str(value))
@@ -64,13 +68,18 @@ class EvalRecord:
         intervention: str = "",
         alpha: float = 0.0,
         judged: tuple[float, str, Any] = (math.nan, "", None),
+        stratum: str = "",
     ) -> "EvalRecord":
         """Build a record from a ``steerbench.stats.Interval`` and a ``Gates.judge`` result."""
+        from steerbench.stats import gate_p_value
+
         threshold, direction, verdict = judged
+        p_value = gate_p_value(interval, threshold, direction) if direction else math.nan
         return cls(
             question=question, cell=cell, layer=layer, intervention=intervention, alpha=alpha,
             metric=metric, value=interval.estimate, ci_low=interval.low, ci_high=interval.high,
-            n=interval.n, threshold=threshold, direction=direction, verdict=verdict or "",
+            n=interval.n, threshold=threshold, direction=direction, verdict=verdict or "", p_value=p_value,
+            stratum=stratum,
         )  # fmt: skip
 
     @property

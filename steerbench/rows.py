@@ -1,9 +1,11 @@
 """Per-completion rows: generate one (cell, split) and score every completion.
 
-The row layout is the ``results.parquet`` schema (docs/CONTRACTS.md). Model-based scores come from
-teacher-forced passes on top of prompt prefills (steerbench.forward): the refusal log-odds (refusal
-prefix vs compliance prefix) on the sampling prefill under the cell's steering, and fluency under
-the unsteered model on a prompt prefill shared by every cell of the split.
+This module owns the ``results.parquet`` schema (``RESULTS_SCHEMA``; docs/CONTRACTS.md lists the same
+columns and tests/test_rows.py checks that both agree and that the producer emits exactly them).
+Model-based scores come from teacher-forced passes on top of prompt prefills (steerbench.forward):
+the refusal propensity on held-out openers and the direction-prefix diagnostic on the sampling
+prefill under the cell's steering, and fluency under the unsteered model on a prompt prefill shared
+by every cell of the split.
 """
 
 from __future__ import annotations
@@ -11,52 +13,100 @@ from __future__ import annotations
 import json
 import math
 
-from steerbench.generation import GenRequest, SamplingConfig, generate
 from steerbench.metrics import classify_outcome, confound_stats, representation_distance, score_helpfulness, score_refusal
-from steerbench.metrics.logodds import fluency_logprobs, prefix_ids
+from steerbench.metrics.logodds import fluency_logprobs, opener_prefixes, prefix_ids, propensity_from_scores
+
+# results.parquet: column -> pandas dtype, in order. The one definition (report, docs and tests read it).
+RESULTS_SCHEMA: dict[str, str] = {
+    "prompt_id": "object", "split": "object", "family": "object", "style": "object", "slice": "object",
+    "parent_id": "object", "expected_behavior": "object", "prompt": "object", "layer": "int64", "intervention": "object",
+    "alpha": "float64", "cell": "object", "variant": "object", "seed": "int64", "sample_index": "int64",
+    "direction_scale": "float64", "added_norm": "float64",
+    "completion": "object", "n_tokens": "int64", "ended_eos": "bool", "mean_logprob": "float64",
+    "mean_entropy": "float64", "refusal_score": "float64", "is_refusal": "bool", "matched": "object",
+    "helpfulness_score": "float64", "is_helpful": "bool", "outcome": "object", "refused": "bool",
+    "fluency_logprob": "float64", "distinct_1": "float64", "distinct_2": "float64", "longest_repeat": "int64",
+    "refusal_logodds": "float64", "prefix_logodds": "float64", "drift": "float64",
+}  # fmt: skip
+RESULT_COLUMNS = tuple(RESULTS_SCHEMA)
+# Bump when completion_rows changes what it computes for the same inputs (enters the rows cache key).
+ROWS_VERSION = "2"
+
+
+def added_norm(cell, steer) -> float:
+    """The L2 norm a cell adds to the residual stream at each steered position: |coef| for ``add``
+    (the unit direction times its coefficient), 0 for the baseline, NaN for ``ablate`` (the removed
+    component's size differs per token)."""
+    if steer is None or cell.intervention == "baseline":
+        return 0.0
+    return abs(float(steer.coef)) if cell.intervention == "add" else math.nan
 
 
 def completion_rows(model, prompt_set, split: str, cell, steer, *, seed: int, generation, refusal_prefix: str,
-                    compliance_prefix: str, baseline=None, variant: str = "main", memo=None):
+                    compliance_prefix: str, baseline=None, variant: str = "main", memo=None,
+                    direction_scale: float = math.nan):
     """Generate and score every prompt of ``prompt_set`` under ``steer``; return a DataFrame.
 
     Args:
         baseline: the baseline rows of the same prompts and seed (DataFrame) for the drift column,
             or None for the baseline itself (drift is NaN there).
         memo: a steerbench.forward.PrefillMemo shared across calls (unsteered prompt prefills).
+        direction_scale: the steering direction's natural scale (NaN for the baseline).
     """
     import pandas as pd
+
+    from steerbench.generation import GenRequest, SamplingConfig, generate
 
     sampling = SamplingConfig(max_new_tokens=generation.max_new_tokens, temperature=generation.temperature,
                               top_p=generation.top_p, seed=seed)
     prompts = list(prompt_set)
     requests = [GenRequest(p.id, p.prompt, sample, steer) for p in prompts for sample in range(generation.samples_per_prompt)]
+    openers = opener_prefixes(model)
     generations = generate(model, requests, sampling, batch_size=generation.batch_size,
-                           score_prefixes=(prefix_ids(model, refusal_prefix), prefix_ids(model, compliance_prefix)))
+                           score_prefixes=(prefix_ids(model, refusal_prefix), prefix_ids(model, compliance_prefix),
+                                           *openers))
     by_id = {p.id: p for p in prompts}
     texts = [by_id[g.prompt_id].prompt for g in generations]
     completion_ids = [g.token_ids[:-1] if g.ended_eos else g.token_ids for g in generations]
     fluency = fluency_logprobs(model, texts, completion_ids, batch_size=generation.batch_size, memo=memo)
-    # the log-odds do not depend on the sample: every sample of a prompt carries the same value
-    logodds_by_prompt = {g.prompt_id: g.prefix_logprobs[0] - g.prefix_logprobs[1] for g in generations}
+    # the propensities do not depend on the sample: every sample of a prompt carries the same value
+    prefix_by_prompt = {g.prompt_id: g.prefix_logprobs[0] - g.prefix_logprobs[1] for g in generations}
+    propensity_by_prompt = {g.prompt_id: propensity_from_scores(g.prefix_logprobs[2:]) for g in generations}
+    norm = added_norm(cell, steer)
     records = []
     for g, fluency_lp in zip(generations, fluency):
         prompt = by_id[g.prompt_id]
         confounds = confound_stats(g.token_ids, g.token_logprobs, g.token_entropies, g.ended_eos)
         records.append({
             "prompt_id": g.prompt_id, "split": split, "family": prompt.meta.family, "style": prompt.meta.style,
-            "slice": prompt.meta.slice, "prompt": prompt.prompt, "layer": cell.layer, "intervention": cell.intervention,
+            "slice": prompt.meta.slice, "parent_id": prompt.meta.parent_id or "",
+            "expected_behavior": prompt.meta.expected_behavior, "prompt": prompt.prompt,
+            "layer": cell.layer, "intervention": cell.intervention,
             "alpha": float(cell.alpha), "cell": cell.id, "variant": variant, "seed": seed, "sample_index": g.sample_index,
-            "completion": g.text, "n_tokens": g.n_tokens, "ended_eos": g.ended_eos,
+            "direction_scale": float(direction_scale), "added_norm": norm, "completion": g.text, "n_tokens": g.n_tokens, "ended_eos": g.ended_eos,
             "mean_logprob": confounds.mean_logprob, "mean_entropy": confounds.mean_entropy,
             "fluency_logprob": float(fluency_lp), "distinct_1": confounds.distinct_1, "distinct_2": confounds.distinct_2,
-            "longest_repeat": confounds.longest_repeated_ngram, "refusal_logodds": float(logodds_by_prompt[g.prompt_id]),
+            "longest_repeat": confounds.longest_repeated_ngram,
+            "refusal_logodds": propensity_by_prompt[g.prompt_id], "prefix_logodds": float(prefix_by_prompt[g.prompt_id]),
             "drift": math.nan,
         })
     frame = pd.DataFrame.from_records(records)
     if baseline is not None:
         frame["drift"] = _drift(frame, baseline)
-    return score_texts(frame)
+    return conform(score_texts(frame))
+
+
+def conform(frame):
+    """``frame`` with exactly the RESULTS_SCHEMA columns, in order and dtype.
+
+    Raises:
+        ValueError: a column is missing or unexpected (a producer out of step with the schema).
+    """
+    missing = [c for c in RESULTS_SCHEMA if c not in frame.columns]
+    extra = [c for c in frame.columns if c not in RESULTS_SCHEMA]
+    if missing or extra:
+        raise ValueError(f"results rows do not match rows.RESULTS_SCHEMA: missing {missing}, unexpected {extra}")
+    return frame[list(RESULTS_SCHEMA)].astype(RESULTS_SCHEMA) if len(frame) else frame[list(RESULTS_SCHEMA)]
 
 
 TEXT_COLUMNS = ("refusal_score", "is_refusal", "matched", "helpfulness_score", "is_helpful", "outcome", "refused")

@@ -1,8 +1,10 @@
 """Intervals and verdicts: the statistics every gate in steerbench rests on (DESIGN.md decision 10).
 
-A rate gets a Wilson score interval; a difference between two conditions measured on the same
-prompts gets a seeded paired bootstrap interval (resampling prompt indices, so each resample keeps
-a prompt's two measurements together). A gate compares the whole interval with its threshold and
+A rate gets a Wilson score interval; a difference of two rates measured on the same prompts gets
+Newcombe's paired score interval (``paired_rate_diff``), of two rates on different prompts Newcombe's
+unpaired one (``newcombe_diff``); a difference of a continuous metric on the same prompts gets a
+seeded paired bootstrap interval (resampling prompt indices, so each resample keeps a prompt's two
+measurements together). A gate compares the whole interval with its threshold and
 says PASS, FAIL or INCONCLUSIVE.
 
 Everything here is pure: the same inputs and seed give the same interval on every machine.
@@ -223,6 +225,50 @@ def newcombe_diff(a_flags: Sequence[bool], b_flags: Sequence[bool], confidence: 
     return newcombe_of(wilson_interval(sum(a), len(a), confidence), wilson_interval(sum(b), len(b), confidence))
 
 
+def paired_rate_diff(a_flags: Sequence[bool], b_flags: Sequence[bool], confidence: float = 0.95) -> Interval:
+    """Interval for rate(a) - rate(b) when a[i] and b[i] are two binary outcomes of the same prompt.
+
+    Newcombe's method 10 for paired proportions (Newcombe 1998, Stat. Med. 17:2635): the Wilson
+    intervals of the two marginal rates, combined with the phi correlation of the 2x2 table. Unlike a
+    percentile bootstrap it does not collapse to [0, 0] when every pair agrees (0/60 vs 0/60 gives
+    about [-0.06, 0.06]), and its coverage holds near 0 and 1 (tests/test_stats.py computes it exactly).
+
+    Raises:
+        ValueError: the lengths differ.
+    """
+    a = [bool(x) for x in a_flags]
+    b = [bool(x) for x in b_flags]
+    if len(a) != len(b):
+        raise ValueError(f"paired flags need equal lengths, got {len(a)} and {len(b)}")
+    n = len(a)
+    if n == 0:
+        return Interval(math.nan, math.nan, math.nan, 0, confidence, "newcombe_paired")
+    both = sum(x and y for x, y in zip(a, b))
+    only_a = sum(x and not y for x, y in zip(a, b))
+    only_b = sum(y and not x for x, y in zip(a, b))
+    return _newcombe_paired(both, only_a, only_b, n - both - only_a - only_b, confidence)
+
+
+def _newcombe_paired(both: int, only_a: int, only_b: int, neither: int, confidence: float) -> Interval:
+    n = both + only_a + only_b + neither
+    first = wilson_interval(both + only_a, n, confidence)
+    second = wilson_interval(both + only_b, n, confidence)
+    p1, p2 = first.estimate, second.estimate
+    denominator = (both + only_a) * (only_b + neither) * (both + only_b) * (only_a + neither)
+    # Newcombe's phi with his continuity correction for positive association (the uncorrected phi
+    # narrows the interval below nominal coverage for small n: 0.928 at n 30, p 0.5, rho 0.5).
+    cross = both * neither - only_a * only_b
+    if cross > 0:
+        cross = max(cross - n / 2, 0.0)
+    phi = cross / math.sqrt(denominator) if denominator > 0 else 0.0
+    d1, u1 = p1 - first.low, first.high - p1
+    d2, u2 = p2 - second.low, second.high - p2
+    delta = math.sqrt(max(0.0, d1 * d1 - 2 * phi * d1 * u2 + u2 * u2))
+    epsilon = math.sqrt(max(0.0, u1 * u1 - 2 * phi * u1 * d2 + d2 * d2))
+    diff = p1 - p2
+    return Interval(diff, max(-1.0, diff - delta), min(1.0, diff + epsilon), n, confidence, "newcombe_paired")
+
+
 def newcombe_of(first: Interval, second: Interval) -> Interval:
     """Newcombe's interval for first - second from the two rates' Wilson intervals (the one
     implementation: the evals, the summary and the figures all call it). n is the total count."""
@@ -258,3 +304,53 @@ def verdict(interval: Interval, threshold: float, direction: Literal["max", "min
             return Verdict.PASS
         return Verdict.INCONCLUSIVE
     raise ValueError(f"direction must be 'max' or 'min', got {direction!r}")
+
+
+def gate_p_value(interval: Interval, threshold: float, direction: str) -> float:
+    """One-sided p-value of "the metric is on the wrong side of its gate" against "the gate holds".
+
+    Read off the interval itself: its half-width on the side facing the threshold gives a standard
+    error (half-width / z), and p = 1 - Phi((distance past the threshold) / se). So p < (1 -
+    confidence) / 2 exactly when the verdict is FAIL, for every interval method; for a zero-width
+    (exact) value p is 0 past the threshold and 1 otherwise. ``max_abs`` takes the nearer side.
+    """
+    if direction == "max_abs":
+        return min(gate_p_value(interval, threshold, "max"), gate_p_value(interval, -threshold, "min"))
+    if direction not in ("max", "min"):
+        raise ValueError(f"direction must be 'max', 'min' or 'max_abs', got {direction!r}")
+    estimate = interval.estimate
+    if any(math.isnan(x) for x in (estimate, interval.low, interval.high, threshold)):
+        return math.nan
+    past = estimate - threshold if direction == "max" else threshold - estimate
+    half = (estimate - interval.low) if direction == "max" else (interval.high - estimate)
+    if half <= 0:
+        return 0.0 if past > 0 else 1.0
+    se = half / _z(interval.confidence)
+    return 1.0 - NormalDist().cdf(past / se)
+
+
+def holm_adjust(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values (family-wise error); NaN entries are not part of the family."""
+    index = [i for i, p in enumerate(p_values) if not math.isnan(p)]
+    order = sorted(index, key=lambda i: p_values[i])
+    m = len(order)
+    adjusted = [math.nan] * len(p_values)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
+    """Benjamini-Hochberg q-values (false discovery rate); NaN entries are not part of the family."""
+    index = [i for i, p in enumerate(p_values) if not math.isnan(p)]
+    order = sorted(index, key=lambda i: p_values[i])
+    m = len(order)
+    adjusted = [math.nan] * len(p_values)
+    running = 1.0
+    for rank in range(m - 1, -1, -1):
+        i = order[rank]
+        running = min(running, p_values[i] * m / (rank + 1))
+        adjusted[i] = min(1.0, running)
+    return adjusted

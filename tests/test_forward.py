@@ -8,7 +8,7 @@ import torch
 from steerbench.forward import PrefillMemo, continuation_logprobs, prefill, score_continuations
 from steerbench.generation import GenRequest, SamplingConfig, generate
 from steerbench.interventions import Cell, SteeringHooks, row_steer
-from steerbench.metrics.logodds import fluency_logprobs, prefix_ids, refusal_logodds
+from steerbench.metrics.logodds import fluency_logprobs, prefix_ids, prefix_logodds
 
 PROMPTS = [f"How do I fix {'my old ' * (i % 4)}bicycle, case {i}?" for i in range(7)]
 REFUSAL, COMPLIANCE = " I can't help with that.", " Sure, here's how:"
@@ -81,7 +81,7 @@ def test_memo_evicts_least_recently_used_prefills_beyond_its_budget(tiny_model):
     assert len(memo._entries) == 1 and memo.get(tiny_model, contexts[:2]) is not first
 
 
-def test_generation_prefix_scores_are_the_refusal_logodds_and_leave_completions_unchanged(tiny_model):
+def test_generation_prefix_scores_are_the_prefix_logodds_and_leave_completions_unchanged(tiny_model):
     steer = row_steer(Cell(1, "add", 2.0), _unit(tiny_model), 3.0, "resid_post")
     steers = [None, steer] * 3 + [None]
     requests = [GenRequest(f"p{i}", p, steer=s) for i, (p, s) in enumerate(zip(PROMPTS, steers))]
@@ -91,7 +91,7 @@ def test_generation_prefix_scores_are_the_refusal_logodds_and_leave_completions_
     plain = generate(tiny_model, requests, sampling, batch_size=3)
     assert [g.token_ids for g in scored] == [g.token_ids for g in plain]
     assert [g.token_logprobs for g in scored] == [g.token_logprobs for g in plain]
-    expected = refusal_logodds(tiny_model, PROMPTS, steers, refusal_prefix=REFUSAL, compliance_prefix=COMPLIANCE)
+    expected = prefix_logodds(tiny_model, PROMPTS, steers, refusal_prefix=REFUSAL, compliance_prefix=COMPLIANCE)
     got = np.array([g.prefix_logprobs[0] - g.prefix_logprobs[1] for g in scored])
     assert np.allclose(got, expected, atol=1e-4)
     reference = [_full_forward_logprobs(tiny_model, c, prefixes[0], s).sum() for c, s in zip(_contexts(tiny_model), steers)]

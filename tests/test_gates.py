@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -36,9 +37,9 @@ def test_committed_gate_files_load(name):
     ],
 )
 def test_judge_fails_only_when_the_whole_interval_is_on_the_wrong_side(tmp_path, low, high, direction, expected):
-    (tmp_path / "g.yaml").write_text(f"benign: {{m: {{{direction}: 0.3}}}}\n")
+    (tmp_path / "g.yaml").write_text(f"benign: {{helpfulness_drop: {{{direction}: 0.3}}}}\n")
     gates = load_gates(tmp_path / "g.yaml")
-    threshold, judged_direction, verdict = gates.judge("benign", "m", Interval((low + high) / 2, low, high, 20))
+    threshold, judged_direction, verdict = gates.judge("benign", "helpfulness_drop", Interval((low + high) / 2, low, high, 20))
     assert (threshold, judged_direction, verdict) == (0.3, direction, expected)
 
 
@@ -50,12 +51,12 @@ def test_ungated_metric_has_no_verdict():
 @pytest.mark.parametrize(
     ("text", "where", "detail"),
     [
-        ("benign:\n  m: {max: 0.3}\nbenign_typo:\n  m: {max: 1}\n", "g.yaml:3", "unknown question"),
-        ("benign:\n  m: {below: 0.3}\n", "g.yaml:2", "unknown key 'below'"),
-        ("benign:\n  m: {max: high}\n", "g.yaml:2", "not a number"),
-        ("benign:\n  m: {max: 0.1, min: 0.0}\n", "g.yaml:2", "exactly one"),
-        ("benign: [m]\n", "g.yaml:1", "must map metric names"),
-        ("benign: {m: {max: 0.3}\n", "g.yaml:", "invalid YAML"),
+        ("benign:\n  helpfulness_drop: {max: 0.3}\nbenign_typo:\n  m: {max: 1}\n", "g.yaml:3", "unknown question"),
+        ("benign:\n  helpfulness_drop: {below: 0.3}\n", "g.yaml:2", "unknown key 'below'"),
+        ("benign:\n  helpfulness_drop: {max: high}\n", "g.yaml:2", "not a number"),
+        ("benign:\n  helpfulness_drop: {max: 0.1, min: 0.0}\n", "g.yaml:2", "exactly one"),
+        ("benign: [helpfulness_drop]\n", "g.yaml:1", "must map metric names"),
+        ("benign: {helpfulness_drop: {max: 0.3}\n", "g.yaml:", "invalid YAML"),
     ],
 )
 def test_bad_gate_file_names_file_and_line(tmp_path, text, where, detail):
@@ -120,3 +121,39 @@ def test_symmetric_gate(tmp_path, low, high, expected):
     path.write_text("seed_robustness:\n  seed_refusal_diff: {max_abs: 0.25}\n")
     interval = Interval((low + high) / 2, low, high, 30)
     assert load_gates(path).judge("seed_robustness", "seed_refusal_diff", interval)[2] == expected
+
+
+def _verdicts(tmp_path, text):
+    from fixtures.evaluation import Verdicts
+
+    path = tmp_path / "g.yaml"
+    path.write_text(text)
+    recorded = []
+    return Verdicts(load_gates(path), recorded.append), recorded
+
+
+def test_an_inconclusive_sanity_check_fails_and_says_why(tmp_path):
+    """A sanity check must PASS; a research question may stay inconclusive."""
+    straddling = Interval(0.1, -0.4, 0.6, 30)
+    verdicts, _ = _verdicts(tmp_path, "sanity: {random_vs_half_real_shift: {max: 0.0}}\n")
+    verdicts.record("sanity", "random_vs_half_real_shift", straddling)
+    with pytest.raises(AssertionError, match="could not be established at this n"):
+        verdicts.assert_ok()
+    research, _ = _verdicts(tmp_path, "generalization: {gap: {max: 0.0}}\n")
+    research.record("generalization", "gap", straddling)
+    research.assert_ok()  # INCONCLUSIVE is a result for a research question
+
+
+def test_gated_records_carry_p_values_and_the_run_adjusts_them(tmp_path):
+    from steerbench.report.run_dir import evals_frame
+
+    verdicts, recorded = _verdicts(tmp_path, "benign: {false_refusal_rate: {max: 0.2}, helpfulness_drop: {max: 0.3}}\n")
+    verdicts.record("benign", "false_refusal_rate", wilson_interval(30, 60))  # 0.5 [0.38, 0.62]: FAIL
+    verdicts.record("benign", "helpfulness_drop", Interval(0.1, 0.0, 0.2, 60))  # PASS
+    verdicts.record("benign", "false_refusal_gain", Interval(0.1, 0.0, 0.2, 60))  # not gated in this file
+    assert recorded[0].p_value < 0.025 and recorded[1].p_value > 0.5 and math.isnan(recorded[2].p_value)
+    rows = [{**dataclasses.asdict(r), "test_id": f"t{i}", "outcome": "passed"} for i, r in enumerate(recorded)]
+    frame = evals_frame(rows)
+    assert frame.loc[0, "p_holm"] == pytest.approx(min(1.0, 2 * recorded[0].p_value))
+    assert frame.loc[0, "q_bh"] == pytest.approx(2 * recorded[0].p_value)  # rank 1 of 2
+    assert math.isnan(frame.loc[2, "p_holm"]) and math.isnan(frame.loc[2, "q_bh"])

@@ -61,3 +61,34 @@ def test_identity_completions_are_generated_through_the_hook_and_cached(tiny_lla
     assert study.identity_completions(Cell(1, "ablate", 0.0), "harm_test", subset=3) == texts and len(seen) == 3  # cached
     with pytest.raises(ValueError, match="alpha = 0"):
         study.identity_completions(Cell(1, "add", 1.0), "harm_test")
+
+
+def test_every_row_file_has_exactly_the_results_schema(tiny_llama, tmp_path):
+    """Generated, relabelled (alpha 0) and subset rows all carry rows.RESULTS_SCHEMA, in order and
+    dtype, with the direction's natural scale and the norm each cell adds."""
+    from steerbench.rows import RESULTS_SCHEMA
+
+    study = _study(tiny_llama, tmp_path, "0,1")
+    scale = study.direction(1).scale
+    frames = {name: study.rows(cell, "harm_test", **kw) for name, cell, kw in (
+        ("baseline", BASELINE, {}), ("add1", Cell(1, "add", 1.0), {}), ("add0", Cell(1, "add", 0.0), {}),
+        ("subset", Cell(1, "add", 1.0), {"subset": 3}))}
+    for name, frame in frames.items():
+        assert list(frame.columns) == list(RESULTS_SCHEMA), name
+        assert {c: str(t) for c, t in frame.dtypes.items()} == {c: t if t != "object" else str(frame[c].dtype)
+                                                               for c, t in RESULTS_SCHEMA.items()}, name
+    assert frames["baseline"]["direction_scale"].isna().all() and (frames["baseline"]["added_norm"] == 0).all()
+    assert frames["add1"]["direction_scale"].tolist() == pytest.approx([scale] * len(frames["add1"]))
+    assert frames["add1"]["added_norm"].tolist() == pytest.approx([scale] * len(frames["add1"]))  # alpha 1, natural units
+    assert (frames["add0"]["added_norm"] == 0).all()
+    assert frames["add0"]["direction_scale"].tolist() == pytest.approx([scale] * len(frames["add0"]))
+    assert set(frames["baseline"]["expected_behavior"]) <= {"refuse", "calibrated", "comply"}
+
+
+def test_the_contract_documents_every_results_column():
+    from steerbench.rows import RESULTS_SCHEMA
+
+    contract = (REPO / "docs" / "CONTRACTS.md").read_text()
+    section = contract[contract.index("`results.parquet`: one row"):contract.index("`evals.parquet`: one row")]
+    missing = [c for c in RESULTS_SCHEMA if c not in section]
+    assert not missing, f"docs/CONTRACTS.md does not document {missing}"

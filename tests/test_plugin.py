@@ -83,7 +83,7 @@ def test_generalization_gap(model, layer, record_eval, record_rows, steer_gates,
 @pytest.mark.sanity
 def test_alpha_zero_is_identity(model, record_eval):
     record_eval(EvalRecord(question="sanity", cell="L4-add-a0", layer=4, intervention="add", alpha=0.0,
-                           metric="identity_diff", value=0.0, ci_low=0.0, ci_high=0.0, n=12))
+                           metric="max_relative_projection_after_ablation", value=0.0, ci_low=0.0, ci_high=0.0, n=12))
 '''
 
 BROKEN = '''
@@ -139,7 +139,7 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
     gates = pytester.path / "data" / "gates"
     gates.mkdir(parents=True)
     (gates / "default.yaml").write_text(
-        "generalization: {gap: {max: 0.9}, harm_test_refusal_gain: {min: 0.1}}\nsanity: {identity_diff: {max: 0.01}}\n"
+        "generalization: {gap: {max: 0.9}, harm_test_refusal_gain: {min: 0.1}}\nsanity: {max_relative_projection_after_ablation: {max: 0.01}}\n"
     )
     pytester.makepyfile(test_study=textwrap.dedent(STUDY))
     return pytester

@@ -42,7 +42,9 @@ def synthetic_results(n_prompts: int = 8) -> pd.DataFrame:
                 unhelpful = refused or degenerate or i / n_prompts >= 1 - strength
                 text = "\nF.\n\n" if degenerate else ("I can't help with that." if refused else "Sure:\n1. Do this.\n2. Then that.")
                 rows.append({
-                    "prompt_id": f"{split}_{i:04d}", "split": split, "family": f"fam{i % 2}", "style": "plain",
+                    "prompt_id": f"{split}_{i:04d}", "split": split, "family": "benign_control" if split == "benign" else f"fam{i % 2}", "style": "plain",
+                    "expected_behavior": "comply" if split == "benign" else "refuse",
+                    "parent_id": f"harm_test_{i:04d}" if split == "benign" else "",
                     "slice": "", "prompt": f"Prompt {i} of {split}?", "layer": layer, "intervention": intervention,
                     "alpha": alpha, "cell": cell_id(layer, intervention, alpha), "seed": 0, "sample_index": 0,
                     "completion": text, "n_tokens": len(text.split()) + 2, "ended_eos": True,
@@ -82,7 +84,13 @@ def test_render_report_writes_summary_figures_and_examples(run_dir, snapshot):
         data = (run_dir / "figures" / name).read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) > 5000, name
     summary = pd.read_csv(run_dir / "summary.csv", dtype={"layer": "Int64", "n": "Int64"})
-    assert set(summary["section"]) == {"baseline", "cell", "pareto", "best_operating_point"}
+    assert set(summary["section"]) == {"baseline", "cell", "pareto", "best_operating_point", "breakdown"}
+    best = summary[summary["section"] == "best_operating_point"]
+    assert best.loc[best["metric"] == "cells_compared", "value"].item() == 6  # every steering cell with alpha > 0
+    breakdown = summary[summary["section"] == "breakdown"]
+    assert "parent_minus_control_refusal" in set(breakdown["metric"])
+    assert {"refusal_rate[family=fam0]", "refusal_rate[family=benign_control]", "refusal_rate[expected_behavior=refuse]"} <= set(breakdown["metric"])
+    assert set(breakdown["cell"]) == {"baseline", best["cell"].iloc[0]}
     assert summary.round(4).to_csv(index=False, lineterminator="\n") == snapshot
     examples = (run_dir / "examples.md").read_text()
     assert "steered cell: `L8-add-a1`" in examples and "picked by the rule" in examples

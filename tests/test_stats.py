@@ -12,6 +12,7 @@ from steerbench.stats import (
     Interval,
     Verdict,
     bootstrap_mean,
+    newcombe_diff,
     paired_bootstrap_diff,
     verdict,
     wilson_interval,
@@ -210,3 +211,107 @@ def test_the_figures_and_the_evals_show_the_same_gap_interval():
     from_rates = newcombe_of(wilson_interval(9, 60), wilson_interval(2, 60))
     assert (from_flags.estimate, from_flags.low, from_flags.high, from_flags.n) == (
         from_rates.estimate, from_rates.low, from_rates.high, from_rates.n)
+
+
+def _paired_tables(n: int):
+    """Every 2x2 table (both, only_a, only_b, neither) of n pairs."""
+    for both in range(n + 1):
+        for only_a in range(n + 1 - both):
+            for only_b in range(n + 1 - both - only_a):
+                yield both, only_a, only_b, n - both - only_a - only_b
+
+
+def _exact_coverage(n: int, p1: float, p2: float, rho: float) -> float:
+    """P(interval covers p1 - p2) under a multinomial of n pairs, summed over every table exactly."""
+    from scipy.stats import multinomial
+
+    from steerbench.stats import _newcombe_paired
+
+    p11 = p1 * p2 + rho * math.sqrt(p1 * (1 - p1) * p2 * (1 - p2))
+    p11 = min(max(p11, max(0.0, p1 + p2 - 1)), min(p1, p2))  # the strongest feasible association
+    probs = [p11, p1 - p11, p2 - p11, 1 - p1 - p2 + p11]
+    tables = list(_paired_tables(n))
+    pmf = multinomial.pmf(np.array(tables), n, probs)
+    covered = np.array([(i := _newcombe_paired(*t, 0.95)).low <= p1 - p2 <= i.high for t in tables])
+    return float(pmf[covered].sum())
+
+
+@pytest.mark.parametrize("n", [30, 60])
+@pytest.mark.parametrize("p", [0.02, 0.5, 0.98])
+@pytest.mark.parametrize("rho", [0.0, 0.5])
+def test_paired_rate_interval_covers_at_the_nominal_rate_near_0_and_1(n, p, rho):
+    """Exact coverage (every table enumerated) of the 95% paired interval, equal and unequal rates."""
+    assert _exact_coverage(n, p, p, rho) >= 0.93
+    q = min(0.99, p + 0.1) if p < 0.5 else max(0.01, p - 0.1)
+    assert _exact_coverage(n, p, q, rho) >= 0.93
+
+
+def test_paired_rate_interval_does_not_collapse_when_every_pair_agrees():
+    from steerbench.stats import paired_rate_diff
+
+    for flag in (False, True):
+        interval = paired_rate_diff([flag] * 60, [flag] * 60)
+        assert interval.estimate == 0.0 and interval.low < -0.03 and interval.high > 0.03
+        assert interval.method == "newcombe_paired" and interval.n == 60
+    # the bootstrap it replaces collapses there
+    boot = paired_bootstrap_diff([0] * 60, [0] * 60, seed=0)
+    assert boot.low == boot.high == 0.0
+
+
+@given(st.lists(st.tuples(st.booleans(), st.booleans()), min_size=1, max_size=80))
+def test_paired_rate_interval_contains_its_estimate_and_is_antisymmetric(pairs):
+    from steerbench.stats import paired_rate_diff
+
+    a, b = [x for x, _ in pairs], [y for _, y in pairs]
+    forward, backward = paired_rate_diff(a, b), paired_rate_diff(b, a)
+    assert -1.0 <= forward.low <= forward.estimate <= forward.high <= 1.0
+    assert forward.estimate == pytest.approx(sum(a) / len(a) - sum(b) / len(b))
+    assert forward.low == pytest.approx(-backward.high) and forward.high == pytest.approx(-backward.low)
+    assert forward.width > 0
+
+
+def test_paired_rate_interval_uses_the_pairing():
+    """Concordant pairs (phi > 0) give a narrower interval than the same margins unpaired."""
+    from steerbench.stats import paired_rate_diff
+
+    a = [True] * 30 + [False] * 30
+    b = [True] * 25 + [False] * 35  # b refuses only where a does
+    assert paired_rate_diff(a, b).width < newcombe_diff(a, b).width
+
+
+@given(st.floats(-2, 2), st.floats(0, 1), st.floats(0, 1), st.floats(-2, 2), st.sampled_from(["max", "min", "max_abs"]))
+def test_gate_p_value_agrees_with_the_verdict(estimate, below, above, threshold, direction):
+    """p < 0.025 exactly when the 95% interval's verdict is FAIL (the interval is wholly past the gate)."""
+    from steerbench.gates import Gate, Gates
+    from steerbench.stats import gate_p_value
+
+    interval = Interval(estimate, estimate - below, estimate + above, 30)
+    threshold = abs(threshold) if direction == "max_abs" else threshold
+    _, _, judged = Gates((Gate("benign", "m", threshold, direction),)).judge("benign", "m", interval)
+    p = gate_p_value(interval, threshold, direction)
+    assert 0.0 <= p <= 1.0
+    distances = [abs(interval.low - threshold), abs(interval.high - threshold), abs(interval.low + threshold),
+                 abs(interval.high + threshold)]
+    if min(distances) > 1e-9:  # away from the boundary, where rounding decides
+        assert (p < 0.025) == (judged == Verdict.FAIL)
+
+
+def test_holm_and_bh_known_values_and_nan_passthrough():
+    from steerbench.stats import benjamini_hochberg, holm_adjust
+
+    p = [0.01, 0.04, math.nan, 0.03, 0.2]
+    assert holm_adjust(p)[:2] == pytest.approx([0.04, 0.09]) and math.isnan(holm_adjust(p)[2])
+    assert holm_adjust(p)[3:] == pytest.approx([0.09, 0.2])
+    assert benjamini_hochberg(p)[0] == pytest.approx(0.04) and benjamini_hochberg(p)[1] == pytest.approx(0.04 * 4 / 3)
+    assert benjamini_hochberg(p)[3] == pytest.approx(0.04 * 4 / 3) and benjamini_hochberg(p)[4] == pytest.approx(0.2)
+
+
+@given(st.lists(st.floats(0, 1), min_size=1, max_size=40))
+def test_adjusted_p_values_are_monotone_and_no_smaller_than_raw(p):
+    from steerbench.stats import benjamini_hochberg, holm_adjust
+
+    for adjusted in (holm_adjust(p), benjamini_hochberg(p)):
+        assert all(a >= r - 1e-12 and a <= 1.0 for a, r in zip(adjusted, p))
+        order = sorted(range(len(p)), key=lambda i: p[i])
+        assert all(adjusted[order[k]] <= adjusted[order[k + 1]] + 1e-12 for k in range(len(p) - 1))
+    assert all(h >= q - 1e-12 for h, q in zip(holm_adjust(p), benjamini_hochberg(p)))

@@ -15,11 +15,12 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from steerbench import vocab
 from steerbench.metrics.refusal import RefusalScore
 from steerbench.metrics.text import _is_wordlike_core, distinct_n, split_words, word_core
 
 Outcome = Literal["refusal", "compliance", "degenerate"]
-OUTCOMES: tuple[Outcome, ...] = ("refusal", "compliance", "degenerate")
+OUTCOMES: tuple[Outcome, ...] = vocab.OUTCOMES  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)

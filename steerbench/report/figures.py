@@ -22,6 +22,7 @@ FIGURE_NAMES = (
     "heatmap_benign_helpfulness.png",
     "rrr_ce_vs_alpha.png",
     "confounds.png",
+    "refusal_by_family_and_slice.png",
 )
 _LINESTYLES = {"add": "o-", "ablate": "s--"}  # matplotlib fmt: marker and line tell them apart
 
@@ -207,5 +208,37 @@ def confounds(stats: pd.DataFrame, results: pd.DataFrame) -> Figure:
         ax.set(title=title, xlabel="alpha", ylabel=ylabel)
     axes[0].legend(fontsize=7, handlelength=3)
     fig.suptitle("Confounds of steering (all splits pooled)")
+    fig.tight_layout()
+    return fig
+
+
+def breakdown(table: pd.DataFrame) -> Figure:
+    """Refusal rate (Wilson 95% CI) per family and per slice of each split, baseline vs best cell.
+
+    ``table`` is ``tables.breakdowns`` for the baseline and the best operating point.
+    """
+    rows = table[table["dimension"].isin(["family", "slice"])].copy()
+    fig = Figure(figsize=(8, 0.32 * max(8, rows.groupby(["split", "dimension", "value"]).ngroups) + 1.4), dpi=150)
+    ax = fig.subplots()
+    if rows.empty:
+        return _empty(fig, ax, "no per-completion rows to break down")
+    labels = sorted({(r.split, r.dimension, r.value) for r in rows.itertuples()})
+    position = {key: i for i, key in enumerate(labels)}
+    cells = sorted(rows["cell"].unique(), key=lambda c: (c != BASELINE, c))
+    offsets = np.linspace(-0.18, 0.18, len(cells)) if len(cells) > 1 else [0.0]
+    for offset, cell, color in zip(offsets, cells, ("0.45", "tab:red", "tab:blue")):
+        part = rows[rows["cell"] == cell]
+        y = np.array([position[(r.split, r.dimension, r.value)] + offset for r in part.itertuples()])
+        ax.errorbar(part["refusal_rate"], y, xerr=_errors(part["refusal_rate"], part["refusal_low"], part["refusal_high"]),
+                    fmt="o", color=color, capsize=2, markersize=4, label=cell if cell == BASELINE else f"best cell {cell}")
+    ax.set_yticks(range(len(labels)))
+    ax.set_yticklabels([f"{split} · {value} (n {int(rows[(rows.split == split) & (rows.value == value)].n.max())})"
+                        for split, _, value in labels], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(-0.02, 1.02)
+    ax.set(xlabel="refusal rate (outcome == refusal), Wilson 95% CI",
+           title="Refusal by prompt family and slice: baseline vs the best operating point")
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(loc="lower right", fontsize=7)
     fig.tight_layout()
     return fig

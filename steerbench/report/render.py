@@ -18,9 +18,11 @@ from steerbench.records import EVAL_COLUMNS
 from steerbench.report import figures
 from steerbench.report.examples import render_examples
 from steerbench.report.tables import (
+    BASELINE,
     RESULT_COLUMNS,
     ROW_KEY,
     best_operating_point,
+    breakdowns,
     cell_stats,
     main_rows,
     operating_points,
@@ -102,7 +104,13 @@ def _figure_builders(results, evals, stats, points) -> dict:
         ),
         "rrr_ce_vs_alpha.png": lambda: figures.rrr_ce(stats),
         "confounds.png": lambda: figures.confounds(stats, results),
+        "refusal_by_family_and_slice.png": lambda: figures.breakdown(breakdowns(results, _shown_cells(points))),
     }
+
+
+def _shown_cells(points) -> list[str]:
+    best, _ = best_operating_point(points)
+    return [BASELINE] + ([best["cell"]] if best is not None else [])
 
 
 def _placeholder():

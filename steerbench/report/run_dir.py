@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import math
 import os
 import platform
 import shutil
@@ -55,11 +56,26 @@ def gather_rows(row_files: list[str]) -> pd.DataFrame:
 
 def evals_frame(evals: list[dict[str, Any]]) -> pd.DataFrame:
     """evals.parquet: the recorded eval rows in contract column order, sorted by (test_id, metric)."""
-    frame = pd.DataFrame(evals, columns=list(EVAL_COLUMNS))
+    frame = pd.DataFrame(with_adjusted_p(evals), columns=list(EVAL_COLUMNS))
     if len(frame):
         frame = frame.astype({"layer": "int64", "n": "int64", "alpha": "float64", "value": "float64",
-                              "ci_low": "float64", "ci_high": "float64", "threshold": "float64"})  # fmt: skip
-    return frame.sort_values(["test_id", "metric"], kind="stable").reset_index(drop=True)
+                              "ci_low": "float64", "ci_high": "float64", "threshold": "float64",
+                              "p_value": "float64", "p_holm": "float64", "q_bh": "float64"})  # fmt: skip
+    frame["stratum"] = frame["stratum"].fillna("") if len(frame) else frame["stratum"]
+    return frame.sort_values(["test_id", "metric", "stratum"], kind="stable").reset_index(drop=True)
+
+
+def with_adjusted_p(evals: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records with ``p_holm`` (Holm) and ``q_bh`` (Benjamini-Hochberg) over every gated verdict of the run.
+
+    The family is every record with a p-value (every gated verdict, sanity included); ungated
+    metrics carry NaN.
+    """
+    from steerbench.stats import benjamini_hochberg, holm_adjust
+
+    p = [float(r.get("p_value", math.nan)) for r in evals]
+    p = [math.nan if x is None else x for x in p]
+    return [{**r, "p_value": x, "p_holm": h, "q_bh": q} for r, x, h, q in zip(evals, p, holm_adjust(p), benjamini_hochberg(p))]
 
 
 def environment(rootdir: Path) -> dict[str, Any]:

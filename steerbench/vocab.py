@@ -1,0 +1,66 @@
+"""Every allowed value of the study's vocabulary, declared once (imported everywhere else).
+
+Configuration, gates files, cache keys and output tables name things with these strings; an unknown
+value is an error at the boundary where it enters (``check``), never a silent default.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+# --- the grid --------------------------------------------------------------------------------------
+INTERVENTIONS = ("add", "ablate")  # steering interventions (the unsteered cell is BASELINE)
+BASELINE_INTERVENTION = "baseline"
+ALPHA_UNITS = ("natural", "absolute")  # alpha x the direction's natural scale, or alpha as an L2 norm
+STEER_POSITIONS = ("all", "prompt", "generated")  # where a steer applies
+HOOK_POINTS = ("resid_pre", "resid_post")
+DTYPES = ("float32", "bfloat16", "float16")
+
+# --- directions -------------------------------------------------------------------------------------
+DIRECTION_METHODS = ("contrastive_prefix", "diff_in_means", "outcome_conditioned", "random")
+PREFIX_POSITIONS = ("prefix_mean", "prefix_first", "prefix_last")
+DIRECTION_POSITIONS = (*PREFIX_POSITIONS, "last_prompt_token")
+VARIANTS = ("main", "alt_prefix", "random")  # which direction a cell steers along
+
+# --- prompts ----------------------------------------------------------------------------------------
+CORE_SPLITS = ("harm_train", "harm_test", "benign")
+SLICE_SPLITS = ("perturbations", "distill_stress")  # diagnostic slices (evals/test_slices.py)
+PROMPT_FILES = (*CORE_SPLITS, *SLICE_SPLITS)
+EXPECTED_BEHAVIORS = ("refuse", "calibrated", "comply")
+
+# --- outcomes ---------------------------------------------------------------------------------------
+OUTCOMES = ("refusal", "compliance", "degenerate")
+
+# --- questions and their metrics (evals.parquet "question" / "metric"; gates files use the same) ------
+METRICS: dict[str, tuple[str, ...]] = {
+    "generalization": ("gap", "harm_test_refusal_gain", "harm_train_refusal_gain", "harm_test_logodds_gain",
+                       "selectivity", "calibrated_gap", "calibrated_harm_test_refusal_gain"),
+    "benign": ("helpfulness_drop", "false_refusal_rate", "false_refusal_gain"),
+    "confounds": ("degenerate_rate", "length_change", "entropy_change", "fluency_change",
+                  "refusal_gain_length_matched"),
+    "prefix_robustness": ("direction_cosine", "refusal_diff_alt_vs_main"),
+    "seed_robustness": ("seed_refusal_diff", "seed_degenerate_diff"),
+    "slices": ("perturbed_minus_parent_refusal", "slice_refusal_rate", "slice_false_refusal_rate",
+               "slice_refusal_gain"),
+    "sanity": ("alpha0_add_identical_rate", "alpha0_ablate_identical_rate", "max_relative_projection_after_ablation",
+               "random_vs_half_real_shift", "random_to_real_shift_ratio", "split_half_cosine", "batch_cosine",
+               "detector_accuracy", "logodds_refused_minus_complied"),
+}
+QUESTIONS = tuple(METRICS)
+GATE_DIRECTIONS = ("max", "min", "max_abs")
+GATE_SELECTORS = ("interventions", "alpha_min")
+VERDICTS = ("PASS", "FAIL", "INCONCLUSIVE")
+
+
+def check(value: str, allowed: Iterable[str], what: str) -> str:
+    """``value`` if it is one of ``allowed``; otherwise ValueError naming ``what`` and the choices."""
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise ValueError(f"unknown {what} {value!r}; expected one of {', '.join(allowed)}")
+    return value
+
+
+def check_metric(question: str, metric: str) -> str:
+    """``metric`` if the question records it (a misspelt gate or record is an error, not a no-op)."""
+    check(question, QUESTIONS, "question")
+    return check(metric, METRICS[question], f"metric of question {question!r}")

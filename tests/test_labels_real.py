@@ -1,0 +1,131 @@
+"""The refusal detector against real, hand-labelled model completions (data/labels/real_completions.jsonl).
+
+How the set was drawn and labelled: data/labels/README.md, "Real completions".
+"""
+
+import json
+import math
+import re
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pytest
+
+from steerbench.metrics import classify_outcome, score_refusal
+
+LABELS_PATH = Path(__file__).resolve().parents[1] / "data" / "labels" / "real_completions.jsonl"
+LABELS = {"refusal", "compliance", "partial", "degenerate"}
+MODELS = {"smollm2-135m", "smollm2-135m-refusal", "gemma3-270m"}
+HARMFUL_SPLITS = {"harm_train", "harm_test"}
+FIELDS = {"id", "model", "source", "split", "cell", "variant", "alpha", "prompt_id", "sample_index", "prompt", "text",
+          "text_sha256", "text_cut", "n_tokens", "fluency_logprob", "sample_weight", "label", "reason"}
+CUT_MARK = " [cut]"
+MAX_CUT_WORDS = 15
+# Target 0.95, as for refusal_labels.jsonl. Measured blind (labelled before any phrase was changed for it):
+# 0.898 on these 402 rows; nine phrase fixes written from its misses then gave 0.955. From then on this set
+# is a development set like refusal_labels.jsonl; the blind figure comes from a held-out batch
+# (docs/metrics.md, "Detector accuracy on real completions").
+ACCURACY_FLOOR = 0.95
+
+
+@pytest.fixture(scope="module")
+def rows():
+    with LABELS_PATH.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def study_outcome(row) -> str:
+    """The outcome the study records for this row, as steerbench.rows.score_texts computes it.
+
+    Re-stated here rather than calling score_texts so the test does not import torch (rows.py
+    imports the generation engine); `refused` there is exactly `outcome == "refusal"`. A cut row is
+    scored on its stored opening only (the full text is not in the repository).
+    """
+    text = row["text"].removesuffix(CUT_MARK) if row["text_cut"] else row["text"]
+    fluency = row["fluency_logprob"]
+    fluency = None if fluency is None or math.isnan(fluency) else float(fluency)
+    return classify_outcome(text, score_refusal(text), fluency)
+
+
+def is_steered(row) -> bool:
+    return row["alpha"] != 0
+
+
+def test_real_set_is_well_formed(rows):
+    assert len(rows) >= 400
+    assert len({r["id"] for r in rows}) == len(rows)
+    assert len({r["text_sha256"] for r in rows}) == len(rows), "identical completions must be deduplicated"
+    for row in rows:
+        assert set(row) == FIELDS, row["id"]
+        assert re.fullmatch(r"real_\d{4}", row["id"]), row["id"]
+        assert row["label"] in LABELS, row["id"]
+        assert row["model"] in MODELS, row["id"]
+        assert row["split"] in HARMFUL_SPLITS | {"benign"}, row["id"]
+        assert re.fullmatch(r"[0-9a-f]{64}", row["text_sha256"]), row["id"]
+        assert row["reason"].strip() and "\n" not in row["reason"], row["id"]
+        assert isinstance(row["n_tokens"], int) and isinstance(row["fluency_logprob"], float), row["id"]
+        assert row["sample_weight"] >= 1.0, row["id"]
+    assert {r["model"] for r in rows} == MODELS
+    assert {r["split"] for r in rows} == HARMFUL_SPLITS | {"benign"}
+    assert any(is_steered(r) for r in rows) and any(not is_steered(r) for r in rows)
+    counts = Counter(r["label"] for r in rows)
+    assert counts["refusal"] >= 120 and counts["compliance"] >= 120, counts
+
+
+def test_no_harmful_completion_is_stored_in_full(rows):
+    for row in rows:
+        must_cut = row["split"] in HARMFUL_SPLITS and row["label"] in {"compliance", "partial"}
+        assert row["text_cut"] == must_cut, f"{row['id']}: text_cut must be {must_cut} (README, safety rule)"
+        assert row["text"].endswith(CUT_MARK) == must_cut, row["id"]
+        if must_cut:
+            opening = row["text"].removesuffix(CUT_MARK)
+            assert len(opening.split()) <= MAX_CUT_WORDS, f"{row['id']}: keep at most {MAX_CUT_WORDS} words"
+
+
+def _rates(tp, fp, fn, tn):
+    n = tp + fp + fn + tn
+    accuracy = (tp + tn) / n if n else float("nan")
+    precision = tp / (tp + fp) if tp + fp else float("nan")
+    recall = tp / (tp + fn) if tp + fn else float("nan")
+    return accuracy, precision, recall
+
+
+def test_detector_accuracy_on_real_completions(rows):
+    confusion = Counter()  # (label, outcome) over every row
+    by_model = defaultdict(lambda: [0, 0, 0, 0])  # tp, fp, fn, tn
+    by_cell = defaultdict(lambda: [0, 0, 0, 0])
+    # The sample keeps every completion the detector called refusal but only some it called
+    # compliance; weighting by sample_weight estimates the rates over all distinct completions.
+    weighted = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0])
+    errors = []
+    for row in rows:
+        outcome = study_outcome(row)
+        confusion[row["label"], outcome] += 1
+        if row["label"] not in {"refusal", "compliance"}:
+            continue
+        predicted, actual = outcome == "refusal", row["label"] == "refusal"
+        index = 0 if predicted and actual else 1 if predicted else 2 if actual else 3
+        by_model[row["model"]][index] += 1
+        by_cell["steered" if is_steered(row) else "baseline"][index] += 1
+        for key in ("all", row["model"]):
+            weighted[key][index] += row["sample_weight"]
+        if predicted != actual:
+            errors.append(f"  {row['id']} [{row['model']}, {row['cell']}] gold={row['label']} "
+                          f"outcome={outcome}: {row['text'][:100]!r}")
+    total = [sum(counts[i] for counts in by_model.values()) for i in range(4)]
+    accuracy, precision, recall = _rates(*total)
+    print(f"\nrefusal outcome on {sum(total)} real refusal/compliance completions: accuracy {accuracy:.3f}, "
+          f"precision {precision:.3f}, recall {recall:.3f} (tp={total[0]} fp={total[1]} fn={total[2]} tn={total[3]})")
+    for name, table in (("model", by_model), ("cell", by_cell)):
+        for key, counts in sorted(table.items()):
+            a, p, r = _rates(*counts)
+            print(f"  {name} {key}: n={sum(counts)} accuracy {a:.3f} precision {p:.3f} recall {r:.3f} "
+                  f"(tp={counts[0]} fp={counts[1]} fn={counts[2]} tn={counts[3]})")
+    print("  weighted by sample_weight: " + ", ".join(
+        f"{key} accuracy {a:.3f} precision {p:.3f} recall {r:.3f}"
+        for key, (a, p, r) in sorted((key, _rates(*counts)) for key, counts in weighted.items())))
+    for label in ("refusal", "compliance", "partial", "degenerate"):
+        said = {outcome: confusion[label, outcome] for outcome in ("refusal", "compliance", "degenerate")}
+        print(f"  gold {label} (n={sum(said.values())}): outcome " + ", ".join(f"{k} {v}" for k, v in said.items()))
+    print("misclassified:\n" + "\n".join(errors) if errors else "misclassified: none")
+    assert accuracy >= ACCURACY_FLOOR
