@@ -23,12 +23,14 @@ when the third appears. Reading order (ids) is a seeded shuffle within each bloc
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from make_real_sample import _read_jsonl, cli, cut_text  # noqa: E402  (one copy of the shared helpers)
 
 SEED = 20261202
 SAMPLE_PATH = Path("/tmp/heldout_sample.jsonl")
@@ -170,10 +172,6 @@ def draw(sources=SOURCES, seed: int = SEED):
     return pd.concat(out).reset_index(drop=True).drop(columns=["stratum"])
 
 
-def _read_jsonl(path: Path) -> list[dict]:
-    with path.open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
-
 
 def _write_sample(path: Path) -> None:
     sample = draw()
@@ -194,10 +192,6 @@ def _show(path: Path, ids: set[str] | None) -> None:
         print(f"PROMPT: {row['prompt']!r}")
         print(f"TEXT:   {row['completion']!r}\n")
 
-
-def cut_text(text: str) -> str:
-    """The opening CUT_WORDS words of a completion followed by ' [cut]'."""
-    return " ".join(text.split()[:CUT_WORDS]) + " [cut]"
 
 
 def _build(sample_path: Path, labels_path: Path, output_path: Path) -> None:
@@ -228,21 +222,7 @@ def _build(sample_path: Path, labels_path: Path, output_path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("step", choices=("draw", "show", "build"))
-    parser.add_argument("--sample", type=Path, default=SAMPLE_PATH, help="the drawn sample (draw writes it)")
-    parser.add_argument("--ids", default="", help="show: comma-separated ids only")
-    parser.add_argument("--labels", type=Path, help="build: JSON lines with id, label, reason")
-    parser.add_argument("--out", type=Path, default=OUTPUT_PATH, help="build: the labelled set")
-    args = parser.parse_args(argv)
-    if args.step == "draw":
-        _write_sample(args.sample)
-    elif args.step == "show":
-        _show(args.sample, set(filter(None, args.ids.split(","))) or None)
-    else:
-        if args.labels is None:
-            parser.error("build needs --labels")
-        _build(args.sample, args.labels, args.out)
+    cli(__doc__, SAMPLE_PATH, OUTPUT_PATH, _write_sample, _show, _build, argv)
 
 
 if __name__ == "__main__":

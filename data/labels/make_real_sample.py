@@ -169,22 +169,27 @@ def _build(sample_path: Path, labels_path: Path, output_path: Path) -> None:
     print(f"wrote {len(sample)} labelled completions to {output_path}")
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def cli(doc: str, sample_path: Path, output_path: Path, write_sample, show, build, argv: list[str] | None = None) -> None:
+    """The draw / show / build command line shared by the labelling scripts."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("step", choices=("draw", "show", "build"))
-    parser.add_argument("--sample", type=Path, default=SAMPLE_PATH, help="the drawn sample (draw writes it)")
+    parser.add_argument("--sample", type=Path, default=sample_path, help="the drawn sample (draw writes it)")
     parser.add_argument("--ids", default="", help="show: comma-separated ids only")
     parser.add_argument("--labels", type=Path, help="build: JSON lines with id, label, reason")
-    parser.add_argument("--out", type=Path, default=OUTPUT_PATH, help="build: the labelled set")
+    parser.add_argument("--out", type=Path, default=output_path, help="build: the labelled set")
     args = parser.parse_args(argv)
     if args.step == "draw":
-        _write_sample(args.sample)
+        write_sample(args.sample)
     elif args.step == "show":
-        _show(args.sample, set(filter(None, args.ids.split(","))) or None)
+        show(args.sample, set(filter(None, args.ids.split(","))) or None)
     else:
         if args.labels is None:
             parser.error("build needs --labels")
-        _build(args.sample, args.labels, args.out)
+        build(args.sample, args.labels, args.out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    cli(__doc__, SAMPLE_PATH, OUTPUT_PATH, _write_sample, _show, _build, argv)
 
 
 if __name__ == "__main__":
