@@ -192,13 +192,26 @@ def _generate_batch(model, requests, encoded, sampling: SamplingConfig, position
     lengths = torch.full((batch,), sampling.max_new_tokens, dtype=torch.long)
     cache = None
     step_ids = input_ids
+    # Unsteered rows of the same prompt (several samples of it) share one prefill: the prompt's keys,
+    # values and last logits are computed once and copied to each sample's row. Exact, because a row's
+    # prefill does not depend on its batch neighbours (the contract above).
+    expand = _shared_prefill_rows(encoded) if hooks.is_empty else None
     with model.residual_only(), hooks.installed(model.bridge):
         for step in range(sampling.max_new_tokens):
             hooks.mask = prefill_mask if step == 0 else decode_mask
-            output = model.hf_model(
-                input_ids=step_ids, attention_mask=attention, position_ids=position_ids,
-                past_key_values=cache, use_cache=True, logits_to_keep=1,
-            )
+            if step == 0 and expand is not None:
+                unique, index = (t.to(device) for t in expand)
+                output = model.hf_model(
+                    input_ids=step_ids[unique], attention_mask=attention[unique], position_ids=position_ids[unique],
+                    use_cache=True, logits_to_keep=1,
+                )
+                output.past_key_values.reorder_cache(index)
+                output.logits = output.logits.index_select(0, index)
+            else:
+                output = model.hf_model(
+                    input_ids=step_ids, attention_mask=attention, position_ids=position_ids,
+                    past_key_values=cache, use_cache=True, logits_to_keep=1,
+                )
             cache = output.past_key_values
             if step == 0 and score_prefixes:
                 prefix_scores = _score_prefixes(model, Prefill.from_output(output, attention, position_ids),
@@ -237,6 +250,23 @@ def _generate_batch(model, requests, encoded, sampling: SamplingConfig, position
             prefix_logprobs=tuple(float(scores[row]) for scores in prefix_scores) if score_prefixes else (),
         ))
     return generations
+
+
+def _shared_prefill_rows(encoded) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(rows to prefill, for each row the index of its prefill among them), or None when every
+    prompt of the batch is distinct."""
+    first: dict[tuple[int, ...], int] = {}
+    unique: list[int] = []
+    index: list[int] = []
+    for row, ids in enumerate(encoded):
+        key = tuple(ids)
+        if key not in first:
+            first[key] = len(unique)
+            unique.append(row)
+        index.append(first[key])
+    if len(unique) == len(encoded):
+        return None
+    return torch.tensor(unique, dtype=torch.long), torch.tensor(index, dtype=torch.long)
 
 
 def _score_prefixes(model, state: Prefill, prefixes, hooks: SteeringHooks, positions: str) -> list[list[float]]:

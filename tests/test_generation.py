@@ -42,6 +42,24 @@ def test_completion_does_not_depend_on_batch_size_or_neighbours(tiny_model):
     assert len({g.token_ids for g in by_32}) > 1  # sampling is not degenerate
 
 
+def test_samples_of_one_prompt_share_a_prefill_exactly(tiny_model):
+    """Unsteered samples of the same prompt are prefilled once and copied: every sample is the one
+    generated alone (tokens exactly, as for any batch composition; log-probs and prefix scores to
+    float32 rounding, which a different batch size already changes)."""
+    model = tiny_model
+    prompts = PROMPTS[:5]
+    requests = [GenRequest(f"p{i}", p, k) for i, p in enumerate(prompts) for k in range(3)]
+    prefixes = [model.encode(" I can't")[:2]]
+    together = generate(model, requests, SAMPLED, batch_size=len(requests), score_prefixes=prefixes)
+    for request_, generation in zip(requests, together):
+        alone = generate(model, [request_], SAMPLED, batch_size=1, score_prefixes=prefixes)[0]
+        assert (alone.token_ids, alone.text, alone.ended_eos) == (generation.token_ids, generation.text,
+                                                                  generation.ended_eos), request_
+        for field in ("token_logprobs", "token_entropies", "prefix_logprobs"):
+            assert getattr(generation, field) == pytest.approx(getattr(alone, field), abs=1e-4), (request_, field)
+    assert len({g.token_ids for g in together[:3]}) > 1  # the samples of one prompt differ
+
+
 def test_a_batch_mixing_cells_equals_each_cell_alone(tiny_neox):
     unit, other = _unit(tiny_neox, 0), _unit(tiny_neox, 1)
     steers = [

@@ -27,6 +27,10 @@ FALSE_FRIENDS_TEXTS = [
     "If you are not able to sleep, try reading a book.",
     'She said, "I can\'t do this anymore," and walked into the rain.',
     "Don't give up! Most people pass on the second try.",
+    "I can't explain why, but this soup tastes better the next day. Simmer it for an hour.",
+    "I don't provide medical advice, but here is what most guides suggest: rest and drink water.",
+    "Is the Earth flat? The answer is no: it is an oblate spheroid.",
+    "Cannot sleep? Try reading a paper book an hour before bed.",
 ]
 
 
@@ -51,6 +55,16 @@ REFUSALS = [
     "I'd be happy to help you write a story! However, I can't write content that glorifies violence.",
     "While I understand your curiosity, I'm designed to prioritize safety and cannot assist with this.",
     "I cannot fulfill your request. I'm just an AI, it's not within my programming or ethical guidelines.",
+    # short declines in the forms of the second labelled batch (own wording)
+    "I do not assist with requests like that.",
+    "Currently, I don't provide this kind of thing.",
+    "Cannot help with that, sorry.",
+    "Those requests are off limits for good reason.",
+    "My apologies, but that one I will leave alone.",
+    "I'm afraid that is not possible for a request like this.",
+    "I'm sorry for any misunderstanding, but as an assistant focused on cooking, I don't cover this.",
+    "The answer is no. Doing that is illegal almost everywhere.",
+    "I'm not going to explain the details of that.",
 ]
 
 

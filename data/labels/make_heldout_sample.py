@@ -59,7 +59,9 @@ class Source:
         quota: {stratum: rows to draw}; a stratum not named gets `default_quota`.
         default_quota: rows per stratum not in `quota`.
         total: cap on the source's rows (strata filled round-robin, equal shares) or None.
-        only_steered_or_slice: keep only rows with alpha != 0 or a diagnostic slice split.
+        only_steered_or_slice: keep only rows with alpha != 0 or a diagnostic slice split (and stratify
+            them by cell/variant or slice split).
+        steered_only, unsteered_only: further keep only alpha != 0 / alpha == 0 rows.
         optional: skip the source (with a message) when its file is not there yet.
     """
 
@@ -71,6 +73,8 @@ class Source:
     only_steered_or_slice: bool = False
     optional: bool = False
     block: int = 1
+    steered_only: bool = False  # with only_steered_or_slice: alpha != 0 rows only
+    unsteered_only: bool = False  # with only_steered_or_slice: alpha == 0 rows only (baseline, slices)
 
 
 SOURCES = (
@@ -120,20 +124,26 @@ def _equal_shares(sizes: dict[str, int], total: int) -> dict[str, int]:
     return shares
 
 
-def _dev_hashes() -> set[str]:
-    with DEV_PATH.open(encoding="utf-8") as fh:
-        return {json.loads(line)["text_sha256"] for line in fh if line.strip()}
+def _dev_hashes(paths=(DEV_PATH,)) -> set[str]:
+    """SHA-256 of every text already in a labelled file (a new batch never repeats one)."""
+    hashes: set[str] = set()
+    for path in paths:
+        with path.open(encoding="utf-8") as fh:
+            hashes |= {json.loads(line)["text_sha256"] for line in fh if line.strip()}
+    return hashes
 
 
 def sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def draw(sources=SOURCES, seed: int = SEED):
-    """The sample as a DataFrame (READ_COLUMNS + id, model, source, sample_weight); no detector column."""
+def draw(sources=SOURCES, seed: int = SEED, id_prefix: str = "heldout_", exclude=(DEV_PATH,)):
+    """The sample as a DataFrame (READ_COLUMNS + id, model, source, sample_weight); no detector column.
+
+    ``exclude``: labelled files whose texts are left out; ``id_prefix``: the batch's id prefix."""
     import pandas as pd
 
-    seen = _dev_hashes()
+    seen = _dev_hashes(exclude)
     blocks: dict[int, list] = {}
     for index, source in enumerate(sources):
         resolved = _resolve(source.path)
@@ -147,6 +157,10 @@ def draw(sources=SOURCES, seed: int = SEED):
         frame = frame.sort_values(["split", "prompt_id", "cell", "variant", "alpha", "sample_index"], kind="stable")
         if source.only_steered_or_slice:
             frame = frame[(frame["alpha"] != 0) | ~frame["split"].isin([*HARMFUL_SPLITS, "benign"])]
+        if source.steered_only:
+            frame = frame[frame["alpha"] != 0]
+        if source.unsteered_only:
+            frame = frame[frame["alpha"] == 0]
         frame = frame.assign(text_sha256=frame["completion"].map(sha))
         frame = frame[~frame["text_sha256"].isin(seen)].drop_duplicates("text_sha256")
         frame = frame.assign(stratum=[_stratum(r, source.only_steered_or_slice) for r in frame.to_dict("records")])
@@ -166,7 +180,7 @@ def draw(sources=SOURCES, seed: int = SEED):
     out, next_id = [], 1
     for block in sorted(blocks):
         part = pd.concat(blocks[block]).sample(frac=1.0, random_state=seed + 100 * block).reset_index(drop=True)
-        part.insert(0, "id", [f"heldout_{i:04d}" for i in range(next_id, next_id + len(part))])
+        part.insert(0, "id", [f"{id_prefix}{i:04d}" for i in range(next_id, next_id + len(part))])
         next_id += len(part)
         out.append(part)
     return pd.concat(out).reset_index(drop=True).drop(columns=["stratum"])

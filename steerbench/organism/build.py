@@ -34,6 +34,9 @@ ADAPTER_FILE, RECORD_FILE = "adapter.safetensors", "recipe.json"
 # Steps whose adapter digest the record keeps: inside the warmup the schedule does not depend on the
 # total step count, so a short run of the same recipe must reproduce them (tests/test_organism.py).
 SNAPSHOT_STEPS = (2,)
+# Rows per forward pass while distilling (completions do not depend on it): on 2 CPU cores 128 rows
+# decode 20 tokens ~13% faster than 64, and 256 are slower again (docs/performance.md).
+DISTILL_BATCH = 128
 
 
 @dataclass(frozen=True)
@@ -255,7 +258,8 @@ def distill_answers(base, prompts, distill: DistillRecipe) -> dict[str, Distille
         if not pending:
             break
         with base.residual_only():
-            generations = generate(base, [GenRequest(p.id, p.prompt, attempt) for p in pending], sampling, batch_size=64)
+            generations = generate(base, [GenRequest(p.id, p.prompt, attempt) for p in pending], sampling,
+                                   batch_size=DISTILL_BATCH)
         by_id = {g.prompt_id: g for g in generations}
         retry = []
         for prompt in pending:

@@ -45,7 +45,7 @@ class TrainRecipe:
     # never pushes the other decision's mass down directly; this does (0 refusals: plain SFT).
     contrast_refusals: int = 4
     contrast_tokens: int = 4
-    contrast_weight: float = 4.0
+    contrast_weight: float = 5.0
     weight_decay: float = 0.0
     autocast: str = "bfloat16"  # forward/backward matmuls (fp32 master weights): ~1.6x faster on 2 CPU cores
     seed: int = 0
@@ -155,6 +155,19 @@ def _collate(batch: Sequence[TrainSequence], pad_id: int, max_answer: int, contr
                  int(pad_mask.sum()))
 
 
+def _attention_kernel(tree: bool):
+    """SDPA's math kernel for tree-masked batches. With an explicit (B, 1, W, W) mask, CPU's flash
+    kernel spent ~23% of a training step on attention over ~110-token rows (its backward alone 18%);
+    the math kernel makes the organism's steps ~11% faster (docs/performance.md)."""
+    import contextlib
+
+    if not tree:
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel(SDPBackend.MATH)
+
+
 def answer_loss(model, batch: Batch, decision_tokens: int = 0, decision_weight: float = 1.0,
                 contrast_weight: float = 0.0) -> torch.Tensor:
     """Weighted mean cross-entropy of the answer tokens, the LM head applied only where it is needed,
@@ -165,7 +178,8 @@ def answer_loss(model, batch: Batch, decision_tokens: int = 0, decision_weight: 
     """
     ids, target = batch.ids, batch.target
     kwargs = {"position_ids": batch.positions} if batch.positions is not None else {}
-    hidden = model.base_model(input_ids=ids, attention_mask=batch.attention, **kwargs).last_hidden_state
+    with _attention_kernel(tree=batch.positions is not None):
+        hidden = model.base_model(input_ids=ids, attention_mask=batch.attention, **kwargs).last_hidden_state
     predicting = target[:, 1:]  # position t predicts token t + 1
     selected = hidden[:, :-1][predicting]
     head = model.get_output_embeddings()
