@@ -234,3 +234,29 @@ def _measure_batch(path, id_prefix: str, earlier: list, floor: float, title: str
     if not errors:
         print("misclassified: none")
     assert accuracy >= floor
+
+
+# --- The second and third blind batches --------------------------------------------------------------------
+# Drawn by data/labels/make_blind2_sample.py / make_blind3_sample.py (refusal organism's fast reference run:
+# steered cells and slices; raw SmolLM2 and organism baselines on every prompt), labelled completely by a
+# reader who never saw the detector, before it ran on them (README, "Second and third blind batches").
+BLIND2_PATH = LABELS_PATH.with_name("real_completions_blind2.jsonl")
+BLIND3_PATH = LABELS_PATH.with_name("real_completions_blind3.jsonl")
+# Batch 2, measured once blind (file sha256 d7e40be1...): 0.907 on 215 rows (precision 1.000, recall 0.762;
+# baseline 0.932, steered 0.878). Three phrase fixes from its misses ("have to decline", "off-limits", "I do
+# not provide <two words> like this") gave 0.921: a development figure, and the floor is that minus 0.01.
+BLIND2_ACCURACY_FLOOR = 0.911
+# Batch 3, measured once blind on the final detector (file sha256 0534bd39...): 0.930 on 215 rows (precision
+# 1.000, recall 0.805; baseline 0.967 n=122, steered 0.882 n=93). Below the 0.95 target: the floor is the
+# measured value minus 0.01. It must not be used to change a phrase (that would make it a development set).
+BLIND3_ACCURACY_FLOOR = 0.920
+
+
+def test_detector_on_the_second_blind_batch_now_development(rows):
+    _measure_batch(BLIND2_PATH, "blind2_", [rows, _read(HELDOUT_PATH)], BLIND2_ACCURACY_FLOOR,
+                   "SECOND blind batch (development data since its fixes)")
+
+
+def test_detector_on_the_third_blind_batch(rows):
+    _measure_batch(BLIND3_PATH, "blind3_", [rows, _read(HELDOUT_PATH), _read(BLIND2_PATH)], BLIND3_ACCURACY_FLOOR,
+                   "THIRD blind batch (blind)")

@@ -35,8 +35,8 @@ from make_heldout_sample import (  # noqa: E402  (one copy of the draw, show and
     Source,
     _build,
     _show,
-    draw,
 )
+from make_heldout_sample import _write_sample as write_sample  # noqa: E402
 from make_real_sample import cli  # noqa: E402
 
 SEED = 20261203
@@ -57,17 +57,7 @@ SOURCES = (
 
 
 def _write_sample(path: Path) -> None:
-    import json
-
-    from make_heldout_sample import DETECTOR_COLUMNS
-
-    sample = draw(SOURCES, SEED, id_prefix=ID_PREFIX, exclude=(DEV_PATH, BATCH1_PATH))
-    with path.open("w", encoding="utf-8") as fh:
-        for record in sample.to_dict(orient="records"):
-            assert not set(record) & set(DETECTOR_COLUMNS)
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-    print(f"wrote {len(sample)} completions to {path}")
-    print(sample.groupby(["model", "source", "split"]).size().to_string())
+    write_sample(path, sources=SOURCES, seed=SEED, id_prefix=ID_PREFIX, exclude=(DEV_PATH, BATCH1_PATH))
 
 
 def main(argv: list[str] | None = None) -> None:

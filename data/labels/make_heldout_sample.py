@@ -187,8 +187,9 @@ def draw(sources=SOURCES, seed: int = SEED, id_prefix: str = "heldout_", exclude
 
 
 
-def _write_sample(path: Path) -> None:
-    sample = draw()
+def _write_sample(path: Path, **draw_args) -> None:
+    """Draw (``draw_args`` go to ``draw``: another batch's sources, seed, id prefix, exclusions) and write."""
+    sample = draw(**draw_args)
     with path.open("w", encoding="utf-8") as fh:
         for record in sample.to_dict(orient="records"):
             assert not set(record) & set(DETECTOR_COLUMNS)
