@@ -9,6 +9,7 @@ workers compute each entry once, reruns reuse it, and an interrupted run keeps w
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import math
 import time
@@ -34,8 +35,19 @@ from steerbench.vocab import CORE_SPLITS, SLICE_SPLITS, VARIANTS, check  # noqa:
 
 RANDOM_DIRECTION_SEED = 1234
 # Bump when the text-only metrics (refusal detector, helpfulness, outcome thresholds) change: cached
-# completions are then re-scored (steerbench.rows.score_texts) instead of regenerated.
-METRICS_VERSION = "5"
+# completions are then re-scored (steerbench.rows.score_texts) instead of regenerated. The scored rows'
+# cache name also carries a hash of steerbench/metrics/*.py (metrics_fingerprint), so an edit of a phrase
+# or threshold that forgets the bump still re-scores instead of serving stale outcomes.
+METRICS_VERSION = "6"
+
+
+@functools.lru_cache(maxsize=1)
+def metrics_fingerprint() -> str:
+    """METRICS_VERSION and a hash of the text-metric source files: the scored rows' cache suffix."""
+    digest = hashlib.sha256(METRICS_VERSION.encode())
+    for path in sorted((Path(__file__).resolve().parent / "metrics").glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return f"{METRICS_VERSION}-{digest.hexdigest()[:10]}"
 
 
 @dataclass(frozen=True)
@@ -224,7 +236,7 @@ class Study:
 
             conform(score_texts(pd.read_parquet(cached(generated, generate_rows)))).to_parquet(tmp, index=False)
 
-        return cached(generated.with_name(f"{key}-m{METRICS_VERSION}.parquet"), rescore)
+        return cached(generated.with_name(f"{key}-m{metrics_fingerprint()}.parquet"), rescore)
 
     def _position(self, cell: Cell) -> str:
         """"cell i/N" of the grid (the baseline is cell 0)."""

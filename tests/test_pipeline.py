@@ -92,3 +92,19 @@ def test_the_contract_documents_every_results_column():
     section = contract[contract.index("`results.parquet`: one row"):contract.index("`evals.parquet`: one row")]
     missing = [c for c in RESULTS_SCHEMA if c not in section]
     assert not missing, f"docs/CONTRACTS.md does not document {missing}"
+
+
+def test_scored_rows_are_keyed_by_the_metric_code_itself():
+    """The scored rows' cache suffix hashes every text-metric source file: editing a phrase or a
+    threshold re-scores cached completions even when METRICS_VERSION is not bumped."""
+    import hashlib
+    from pathlib import Path
+
+    import steerbench.pipeline as pipeline
+
+    metrics_dir = Path(pipeline.__file__).resolve().parent / "metrics"
+    digest = hashlib.sha256(pipeline.METRICS_VERSION.encode())
+    for path in sorted(metrics_dir.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    assert pipeline.metrics_fingerprint() == f"{pipeline.METRICS_VERSION}-{digest.hexdigest()[:10]}"
+    assert "phrases.py" in {p.name for p in metrics_dir.glob("*.py")}
