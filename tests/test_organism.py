@@ -111,26 +111,42 @@ def test_the_committed_adapter_is_what_its_record_says():
     assert record["recipe"] == ORGANISMS["smollm2-135m-refusal"].to_dict()
 
 
+def _with_threads(n: int, build):
+    """Run ``build()`` with torch using ``n`` threads (the count the committed adapter was built with)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        return build()
+    finally:
+        torch.set_num_threads(threads)
+
+
 @pytest.mark.slow
 def test_the_committed_recipe_reproduces_its_first_steps(home, raw_smollm2):
-    """The committed adapter's recipe, run for its first steps on this machine, gives the digests its
-    record holds (the full ~7-minute rebuild: STEERBENCH_FULL_ORGANISM=1 in test_organism_full)."""
+    """The committed adapter's recipe, run for its first steps on this machine with the thread count
+    it was built with, gives the digests its record holds (the full ~10-minute rebuild:
+    STEERBENCH_FULL_ORGANISM=1 in test_organism_full). The thread count matters: the training step's
+    attention (SDPA's math kernel) reduces in another order with 1 thread than with 2."""
     from safetensors.torch import load_file
 
     directory = COMMITTED_DIR / "smollm2-135m-refusal"
     record = json.loads((directory / RECORD_FILE).read_text())
     step = SNAPSHOT_STEPS[0]
     short = ORGANISMS["smollm2-135m-refusal"].with_overrides(steps=step)
-    built = build_organism(short, progress=lambda _: None)
+    built = _with_threads(record["torch_threads"], lambda: build_organism(short, progress=lambda _: None))
     assert adapter_digest_of(load_file(str(built.adapter_path))) == record["snapshot_digests"][str(step)]
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("STEERBENCH_FULL_ORGANISM"),
-                    reason="the full rebuild takes ~7 minutes on 2 cores; set STEERBENCH_FULL_ORGANISM=1")
+                    reason="the full rebuild takes ~10 minutes on 2 cores; set STEERBENCH_FULL_ORGANISM=1")
 def test_organism_full_rebuild_matches_the_committed_adapter(home):
     directory = COMMITTED_DIR / "smollm2-135m-refusal"
-    built = build_organism(ORGANISMS["smollm2-135m-refusal"], progress=print, force=True)
+    record = json.loads((directory / RECORD_FILE).read_text())
+    built = _with_threads(record["torch_threads"],
+                          lambda: build_organism(ORGANISMS["smollm2-135m-refusal"], progress=print, force=True))
     assert built.adapter_path.read_bytes() == (directory / ADAPTER_FILE).read_bytes()
 
 
