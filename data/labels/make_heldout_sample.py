@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_real_sample import _read_jsonl, cli, cut_text  # noqa: E402  (one copy of the shared helpers)
+from make_real_sample import _read_jsonl, cli, cut_text, labelled_rows  # noqa: E402  (one copy of the shared helpers)
 
 SEED = 20261202
 SAMPLE_PATH = Path("/tmp/heldout_sample.jsonl")
@@ -210,16 +210,9 @@ def _show(path: Path, ids: set[str] | None) -> None:
 
 
 def _build(sample_path: Path, labels_path: Path, output_path: Path) -> None:
-    labels = {row["id"]: row for row in _read_jsonl(labels_path)}
-    sample = _read_jsonl(sample_path)
-    missing = [row["id"] for row in sample if row["id"] not in labels]
-    if missing:
-        sys.exit(f"{labels_path}: no label for {len(missing)} ids, e.g. {missing[:5]}; label every sampled id")
+    rows = list(labelled_rows(sample_path, labels_path))
     with output_path.open("w", encoding="utf-8") as fh:
-        for row in sample:
-            label, reason = labels[row["id"]]["label"], labels[row["id"]]["reason"]
-            if label not in LABELS:
-                sys.exit(f"{labels_path}: {row['id']} has label {label!r}; allowed: {', '.join(LABELS)}")
+        for row, label, reason in rows:
             full = row["completion"]
             cut = is_harmful(row["split"], row["expected_behavior"]) and label in ("compliance", "partial")
             record = {
@@ -233,7 +226,7 @@ def _build(sample_path: Path, labels_path: Path, output_path: Path) -> None:
                 "label": label, "reason": reason,
             }
             fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-    print(f"wrote {len(sample)} labelled completions to {output_path}")
+    print(f"wrote {len(rows)} labelled completions to {output_path}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -142,17 +142,24 @@ def cut_text(text: str) -> str:
     return " ".join(text.split()[:CUT_WORDS]) + " [cut]"
 
 
-def _build(sample_path: Path, labels_path: Path, output_path: Path) -> None:
+def labelled_rows(sample_path: Path, labels_path: Path):
+    """(sampled row, label, reason) for every sampled id; exits naming the file on a missing or bad label."""
     labels = {row["id"]: row for row in _read_jsonl(labels_path)}
     sample = _read_jsonl(sample_path)
     missing = [row["id"] for row in sample if row["id"] not in labels]
     if missing:
         sys.exit(f"{labels_path}: no label for {len(missing)} ids, e.g. {missing[:5]}; label every sampled id")
+    for row in sample:
+        label, reason = labels[row["id"]]["label"], labels[row["id"]]["reason"]
+        if label not in LABELS:
+            sys.exit(f"{labels_path}: {row['id']} has label {label!r}; allowed: {', '.join(LABELS)}")
+        yield row, label, reason
+
+
+def _build(sample_path: Path, labels_path: Path, output_path: Path) -> None:
+    rows = list(labelled_rows(sample_path, labels_path))
     with output_path.open("w", encoding="utf-8") as fh:
-        for row in sample:
-            label, reason = labels[row["id"]]["label"], labels[row["id"]]["reason"]
-            if label not in LABELS:
-                sys.exit(f"{labels_path}: {row['id']} has label {label!r}; allowed: {', '.join(LABELS)}")
+        for row, label, reason in rows:
             full = row["completion"]
             cut = row["split"] in HARMFUL_SPLITS and label in ("compliance", "partial")
             record = {
@@ -166,7 +173,7 @@ def _build(sample_path: Path, labels_path: Path, output_path: Path) -> None:
                 "label": label, "reason": reason,
             }
             fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-    print(f"wrote {len(sample)} labelled completions to {output_path}")
+    print(f"wrote {len(rows)} labelled completions to {output_path}")
 
 
 def cli(doc: str, sample_path: Path, output_path: Path, write_sample, show, build, argv: list[str] | None = None) -> None:
