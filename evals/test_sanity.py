@@ -22,9 +22,9 @@ def _exact(value: float, n: int) -> Interval:
 
 
 def test_sanity_alpha_zero_reproduces_baseline(layer, study, rows, verdicts, steer_config):
-    """H: alpha = 0 (add and ablate) reproduces the baseline completions token for token."""
+    """H: alpha = 0 (add, ablate, ablate_all) reproduces the baseline completions token for token."""
     baseline = rows(BASELINE, "harm_test", subset=steer_config.rerun_subset).set_index("prompt_id")["completion"]
-    for intervention in ("add", "ablate"):
+    for intervention in ("add", "ablate", "ablate_all"):
         # generated with the hook installed at zero strength, not the relabelled baseline the grid uses
         steered = study.identity_completions(Cell(layer, intervention, 0.0), "harm_test", subset=steer_config.rerun_subset)
         assert sorted(steered) == sorted(baseline.index)

@@ -34,7 +34,8 @@ from steerbench.prompts.load import CORE_SPLITS, default_split_path
 # The allowed values are the vocabulary's (steerbench/vocab.py), never copies.
 from steerbench.vocab import (  # noqa: E402
     ALPHA_UNITS,
-    DIRECTION_METHODS,
+    CONFIG_DIRECTION_METHODS,
+    DIRECTION_LAYER_MODES,
     DIRECTION_POSITIONS,
     DTYPES,
     HOOK_POINTS,
@@ -55,7 +56,12 @@ class GenerationConfig:
 
 @dataclass(frozen=True)
 class DirectionConfig:
-    method: str = "contrastive_prefix"
+    # "auto": diff_in_means with the Arditi selection (layer "auto") for chat models that refuse,
+    # contrastive_prefix over the layer grid otherwise (resolved by load_config; docs/design_decisions.md
+    # "Default direction"). contrastive_prefix reads the model's own forced prefixes, so it partly encodes
+    # those strings' tokens (docs/metrics.md "prefix_logodds").
+    method: str = "auto"
+    layer: str | None = "auto"  # "auto": the selected layer and position (steerbench.selection); None: the grid's layers
     position: str = "prefix_mean"  # where the contrast is read (DESIGN.md decision 4)
     hook_point: str = "resid_post"
     refusal_prefix: str = " I can't help with that."
@@ -109,7 +115,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     # the seed's fast mode: well within an hour on 2 CPU cores
     # (alphas resolve the narrow working range of the default model: DESIGN.md "Known facts")
     "fast": {"n_prompts": 60, "generation.max_new_tokens": 32, "alphas": (0.0, 0.5, 1.0, 1.5),
-             "layers": (0.25, 0.5, 0.75), "interventions": ("add", "ablate")},
+             "layers": (0.25, 0.5, 0.75), "interventions": ("add", "ablate", "ablate_all")},
     # the seed's recommended 150/150/200 prompts and 80 tokens: meant for a GPU
     "full": {"n_prompts": None, "generation.max_new_tokens": 80, "alphas": (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0)},
 }  # fmt: skip
@@ -119,7 +125,7 @@ FLAGS = {
     "model": "--model", "device": "--device", "layers": "--layers", "alphas": "--alphas",
     "interventions": "--interventions", "n_prompts": "--n-prompts", "generation.max_new_tokens": "--max-new-tokens",
     "seed": "--seed", "profile": "--profile", "results_dir": "--results-dir", "gates": "--gates",
-    "use_cache": "--no-cache", "prompts_dir": "--prompts",
+    "use_cache": "--no-cache", "prompts_dir": "--prompts", "direction.method": "--direction-method",
 }  # fmt: skip
 
 # The seed's configs/default.yaml layout: section.key -> our dotted key.
@@ -246,7 +252,9 @@ _FIELDS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "generation.top_p": (_float(0.0, 1.0, low_open=True), "a number in (0, 1]"),
     "generation.samples_per_prompt": (_int(1), "an integer >= 1"),
     "generation.batch_size": (_int(1), "an integer >= 1"),
-    "direction.method": (_text(DIRECTION_METHODS), f"one of {', '.join(DIRECTION_METHODS)}"),
+    "direction.method": (_text(CONFIG_DIRECTION_METHODS), f"one of {', '.join(CONFIG_DIRECTION_METHODS)}"),
+    "direction.layer": (_text(DIRECTION_LAYER_MODES, optional=True),
+                        "auto (the Arditi selection picks the layer) or null (the layers of the grid)"),
     "direction.position": (_text(DIRECTION_POSITIONS), f"one of {', '.join(DIRECTION_POSITIONS)}"),
     "direction.hook_point": (_text(HOOK_POINTS), f"one of {', '.join(HOOK_POINTS)}"),
     "direction.refusal_prefix": (_text(), "a non-empty string"),
@@ -412,12 +420,39 @@ def load_config(
     for _, values in validated:
         profile = values.get("profile", profile)
     merged: dict[str, Any] = {"profile": profile, **PROFILES[profile]}
+    explicit = {key for _, values in validated for key in values}
     for base, values in validated:
         for key, value in values.items():
             if key in _PATH_KEYS and value is not None and not Path(value).is_absolute():
                 value = str(base / value)
             merged[key] = value
-    return _build(merged, rootdir)
+    return resolve_direction(_build(merged, rootdir), explicit)
+
+
+def resolve_direction(config: "StudyConfig", explicit: set[str] = frozenset()) -> "StudyConfig":
+    """Turn ``direction.method: auto`` into a method, and ``direction.layer`` into auto or the grid.
+
+    auto -> diff_in_means with the selected layer for a registry model marked ``refuses`` (the refusal
+    organism, instruct models), contrastive_prefix over ``layers`` for every other model. Layers set
+    explicitly (``explicit`` holds the dotted keys some source set: pyproject, YAML, --layers) mean
+    the grid, unless ``direction.layer`` is set as well. Idempotent.
+    """
+    from steerbench.model import MODEL_REGISTRY
+
+    direction = config.direction
+    method = direction.method
+    if method == "auto":
+        spec = MODEL_REGISTRY.get(config.model)
+        method = "diff_in_means" if spec is not None and spec.refuses else "contrastive_prefix"
+    layer = direction.layer
+    if "direction.layer" not in explicit and ("layers" in explicit or method != "diff_in_means"):
+        layer = None
+    if layer == "auto" and method != "diff_in_means":
+        raise ConfigError(f"direction.layer auto selects a diff-in-means direction (Arditi et al.); it cannot be used "
+                          f"with direction.method {method}: set direction.layer to null or the method to diff_in_means")
+    if (method, layer) == (direction.method, direction.layer):
+        return config
+    return dataclasses.replace(config, direction=dataclasses.replace(direction, method=method, layer=layer))
 
 
 _MAKE_HINT = "(`steerbench prompts make --out-dir DIR` writes all three; `steerbench prompts ingest` converts your own)"

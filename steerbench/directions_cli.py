@@ -25,6 +25,13 @@ def register(subparsers) -> None:
     build.add_argument("--cache-dir", default=".steerbench_cache")
     build.add_argument("--json", action="store_true", help="print the direction's metadata as JSON")
     build.set_defaults(func=run_build)
+    select = commands.add_parser(
+        "select", help="Arditi-style search: every layer x post-instruction position, scored by bypass / induce / KL")
+    select.add_argument("--model", default=DEFAULT_MODEL, help="alias, hub id or checkpoint directory")
+    select.add_argument("--device", default=None)
+    select.add_argument("--out", default=None, help="also copy the candidate scores and heatmaps into this directory")
+    select.add_argument("--json", action="store_true", help="print the selection record as JSON")
+    select.set_defaults(func=run_select)
 
 
 def run_build(args) -> int:
@@ -43,7 +50,7 @@ def run_build(args) -> int:
     config = StudyConfig(
         model=args.model, device=args.device, layers=(layer_arg,), cache_dir=args.cache_dir,
         direction=DirectionConfig(method=args.method, position=args.position, hook_point=args.hook_point,
-                                  n_build_prompts=n_prompts),
+                                  n_build_prompts=n_prompts, layer=None),
     )
     model = load_model(args.model, device=args.device)
     layer = resolve_layer(layer_arg, model.n_layers)
@@ -62,4 +69,44 @@ def run_build(args) -> int:
     print(f"  cosine across batches                 {s.batch_cosine:.4f}")
     print(f"  degenerate                            {s.degenerate}")
     print(f"  cached under {study.cache_root / 'directions'}")
+    return 0
+
+
+def run_select(args) -> int:
+    import shutil
+
+    from steerbench.config import DirectionConfig, StudyConfig
+    from steerbench.model import load_model, resolve_source
+    from steerbench.pipeline import open_study
+    from steerbench.report.direction_figures import save_selection_figure
+
+    resolve_source(args.model)  # fail fast, in one line, before anything heavy
+    config = StudyConfig(model=args.model, device=args.device, direction=DirectionConfig(method="diff_in_means"))
+    model = load_model(args.model, device=args.device)
+    study = open_study(config, rootdir=Path.cwd(), model=model, progress=print)
+    selection = study.selection()
+    figure = save_selection_figure(selection)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        for path in (selection.candidates_path, selection.root / "selection.json", figure):
+            shutil.copyfile(path, out / path.name)
+    if args.json:
+        print(json.dumps(selection.record, indent=2, sort_keys=True, default=str))
+        return 0
+    r, chosen = selection.record, selection.record["selected"]
+    print(f"selected diff-in-means direction of {model.name}: layer {selection.layer}, position {selection.position} "
+          f"({selection.token!r}), resid_pre")
+    print(f"  bypass score (harmful, ablated)   {chosen['bypass_score']:+.3f}   baseline {r['baseline_harmful_score']:+.3f}")
+    print(f"  induce score (harmless, added)    {chosen['induce_score']:+.3f}   baseline {r['baseline_harmless_score']:+.3f}")
+    print(f"  KL on harmless under ablation     {chosen['kl']:.4f}   (threshold {r['config']['kl_threshold']})")
+    print(f"  natural scale (mean-diff norm)    {chosen['scale']:.3f}")
+    print(f"  prompts: {r['n_harmful_train']} harmful / {r['n_harmless_train']} harmless build, "
+          f"{r['n_harmful_val']} / {r['n_harmless_val']} validation "
+          f"(kept {r['n_harmful_refused']} of {r['n_harmful_build']} refused, {r['n_harmless_answered']} of "
+          f"{r['n_harmless_build']} answered)")
+    discarded = ", ".join(f"{k} {v}" for k, v in r["discard_counts"].items() if v)
+    print(f"  candidates: {r['n_layers'] * len(r['positions'])} ({discarded or 'none'} discarded)")
+    print(f"  scores {selection.candidates_path}")
+    print(f"  heatmaps {figure}")
     return 0

@@ -258,3 +258,108 @@ def score_alternatives(
                 for i, scores in zip(chunk, score_continuations(model, state, [alternative[i] for i in chunk])):
                     out[i] = scores
     return results
+
+
+def common_prefix_length(contexts: Sequence[Sequence[int]]) -> int:
+    """Tokens every context starts with, leaving each at least one token of its own."""
+    if not contexts:
+        return 0
+    limit = min(len(c) for c in contexts) - 1
+    first, k = contexts[0], 0
+    while k < limit and all(c[k] == first[k] for c in contexts):
+        k += 1
+    return k
+
+
+@torch.inference_mode()
+def shared_prefix_prefills(model, contexts: Sequence[Sequence[int]], steers: Sequence[RowSteer | None] | None = None,
+                           *, batch_size: int = 32):
+    """Prefills of ``contexts`` that compute their common prefix (a chat template's system prompt) once
+    per distinct steer, not once per row.
+
+    The prefix is run as one row per distinct ``steers`` object (rows sharing an object share a
+    prefix), its cache copied to the rows of each batch, and only the rest of each context is
+    computed, left-padded *after* the prefix (the padding is masked out; position ids continue from
+    the prefix). Matches ``prefill`` of the whole contexts to float32 rounding
+    (tests/test_forward.py::test_shared_prefix_prefill_matches_the_full_prefill). The steering hooks
+    are installed here, per batch, and stay installed while the caller handles a yielded batch
+    (so it can score continuations under the same steering).
+
+    Yields:
+        (indices into ``contexts``, Prefill of those rows), batches sorted by length.
+    """
+    import copy
+
+    steers = list(steers) if steers is not None else [None] * len(contexts)
+    distinct: dict[int, int] = {}
+    for steer in steers:
+        distinct.setdefault(id(steer), len(distinct))
+    prefix_steers = [None] * len(distinct)
+    for steer in steers:
+        prefix_steers[distinct[id(steer)]] = steer
+    k = common_prefix_length(contexts)
+    head = None
+    if k > 0:
+        prefix = torch.tensor([list(contexts[0][:k])] * len(distinct), dtype=torch.long, device=model.device)
+        hooks = SteeringHooks(prefix_steers, model.d_model, model.device, model.hf_model.dtype)
+        with hooks.installed(model.bridge):
+            head = model.hf_model(input_ids=prefix, use_cache=True, logits_to_keep=1).past_key_values
+    for chunk in _batches(len(contexts), batch_size, [len(c) for c in contexts]):
+        hooks = SteeringHooks([steers[i] for i in chunk], model.d_model, model.device, model.hf_model.dtype)
+        with hooks.installed(model.bridge):
+            if head is None:
+                yield chunk, prefill(model, [contexts[i] for i in chunk])
+                continue
+            ids, tail_mask, tail_positions = left_pad([contexts[i][k:] for i in chunk], model.tokenizer.pad_token_id,
+                                                      model.device)
+            cache = copy.deepcopy(head)
+            cache.batch_select_indices(torch.tensor([distinct[id(steers[i])] for i in chunk], device=model.device))
+            attention = torch.cat([torch.ones((len(chunk), k), dtype=tail_mask.dtype, device=model.device), tail_mask], dim=1)
+            output = model.hf_model(input_ids=ids, attention_mask=attention, position_ids=tail_positions + k,
+                                    past_key_values=cache, use_cache=True, logits_to_keep=1)
+            yield chunk, Prefill(output.past_key_values, attention, tail_positions[:, -1] + k + 1,
+                                 output.logits[:, -1, :].float())
+
+
+@torch.inference_mode()
+def score_packed(model, state: Prefill, alternatives: Sequence[Sequence[int]]) -> np.ndarray:
+    """[B, len(alternatives)]: summed log p of each alternative right after each row's context.
+
+    The same alternatives for every row, all scored in one forward pass: they are laid end to end
+    after the context under a tree mask (each sees the context and its own earlier tokens only),
+    instead of one pass per alternative as ``score_continuations`` does. The cache is cropped back.
+    """
+    batch = state.last_logits.shape[0]
+    first = torch.log_softmax(state.last_logits.double(), dim=-1)
+    spans, feed = [], []
+    for alternative in alternatives:
+        spans.append((len(feed), len(alternative)))
+        feed.extend(alternative[:-1])
+    totals = torch.stack([first[:, a[0]] for a in alternatives], dim=1)  # [B, n_alt]
+    if not feed:
+        return totals.cpu().numpy()
+    t = len(feed)
+    tree = torch.zeros((t, t), dtype=torch.bool)
+    steps = torch.zeros(t, dtype=torch.long)
+    for start, length in spans:
+        size = length - 1
+        tree[start:start + size, start:start + size] = torch.ones(size, size, dtype=torch.bool).tril()
+        steps[start:start + size] = torch.arange(size)
+    device = model.device
+    mask = torch.cat([state.attention.bool()[:, None, None, :].expand(batch, 1, t, state.width),
+                      tree.to(device)[None, None].expand(batch, 1, t, t)], dim=-1)
+    ids = torch.tensor(feed, dtype=torch.long, device=device)[None].expand(batch, t)
+    try:
+        logits = model.hf_model(input_ids=ids, attention_mask=mask, position_ids=state.next_positions[:, None] + steps.to(device)[None],
+                                past_key_values=state.cache, use_cache=True, logits_to_keep=t).logits
+    finally:
+        _crop(state.cache, state.width)
+    logp = torch.log_softmax(logits.double(), dim=-1)  # [B, t, vocab]
+    extra = []
+    for (start, length), alternative in zip(spans, alternatives):
+        if length == 1:
+            extra.append(torch.zeros(batch, dtype=torch.float64, device=logp.device))
+            continue
+        targets = torch.tensor(list(alternative[1:]), dtype=torch.long, device=logp.device)
+        extra.append(logp[:, start:start + length - 1].gather(-1, targets[None, :, None].expand(batch, -1, 1)).squeeze(-1).sum(-1))
+    return (totals + torch.stack(extra, dim=1)).cpu().numpy()

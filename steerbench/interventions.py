@@ -1,7 +1,13 @@
 """Where alpha is applied: residual-stream interventions as TransformerLens hooks.
 
 ``add``:    resid += alpha * scale * v_hat          (natural units; ``absolute``: alpha * v_hat)
-``ablate``: resid -= alpha * (resid . v_hat) v_hat   (alpha = 1 removes the component entirely)
+``ablate``: resid -= alpha * (resid . v_hat) v_hat   (alpha = 1 removes the component entirely;
+            alpha > 1 reflects it: alpha = 2 flips the sign of the projection)
+``ablate_all``: the same projection at every block's input and on every attention and MLP output
+            (Arditi et al. 2024's directional ablation): the direction is removed from the residual
+            stream everywhere, equivalent to orthogonalizing the weights that write to it
+            (steerbench.orthogonalize, tests/test_orthogonalize.py). The cell's layer names the
+            layer the direction was read at, not where it is applied.
 
 Coefficients are per row, so one batch can hold rows of different cells (layer, intervention,
 alpha, even different directions). Hooks are global state on the model: ``SteeringHooks`` installs
@@ -30,7 +36,7 @@ class Cell:
     """One point of the grid: a block index, an intervention and its strength."""
 
     layer: int
-    intervention: str  # "add" | "ablate" | "baseline" (no hook)
+    intervention: str  # "add" | "ablate" | "ablate_all" | "baseline" (no hook)
     alpha: float
 
     @property
@@ -41,6 +47,7 @@ class Cell:
 
 
 BASELINE = Cell(-1, "baseline", 0.0)
+ALL_LAYERS = "*"  # the hook_name of an ablate_all row: every block input and every attention/MLP output
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,14 +56,15 @@ class RowSteer:
 
     layer: int
     hook_point: str  # "resid_pre" | "resid_post"
-    kind: str  # "add" | "ablate"
+    kind: str  # "add" | "ablate" | "ablate_all" (layer and hook_point are then only the direction's source)
     unit: torch.Tensor  # [d_model], unit norm (or all zeros for a degenerate direction)
-    coef: float  # add: the norm added (alpha*scale or alpha); ablate: alpha
+    coef: float  # add: the norm added (alpha*scale or alpha); ablate, ablate_all: alpha
     force: bool = False  # install the hook even at coef 0 (the alpha = 0 sanity check exercises it)
 
     @property
     def hook_name(self) -> str:
-        return f"blocks.{self.layer}.hook_{self.hook_point}"
+        """The one hook this row needs (ablate_all rows are installed by SteeringHooks on every layer)."""
+        return ALL_LAYERS if self.kind == "ablate_all" else f"blocks.{self.layer}.hook_{self.hook_point}"
 
     @property
     def is_identity(self) -> bool:
@@ -96,6 +104,10 @@ class SteeringHooks:
 
     The generation loop sets ``mask`` ([B, S] bool, or None for every position) before each forward
     pass, which is how "prompt only" / "generated only" positions and left padding are honoured.
+    ``ablate_all`` rows add a projection hook on every block's input (bridge hooks) and on the output
+    of every module that writes into the residual stream (PyTorch forward hooks on the modules found
+    by ``residual_writers``: the bridge's fast path swaps the attention/MLP bridges for the HF modules,
+    so their bridge hooks would not fire there).
     """
 
     def __init__(self, rows: Sequence[RowSteer | None], d_model: int, device: str, dtype: torch.dtype):
@@ -139,12 +151,58 @@ class SteeringHooks:
 
         return hook
 
+    def _writer_hook(self):
+        _, units, coefs = self._per_hook[ALL_LAYERS]
+
+        def hook(module, inputs, output):
+            if isinstance(output, tuple):  # attention modules return (output, weights)
+                return (apply_ablate(output[0], units, coefs, self.mask), *output[1:])
+            return apply_ablate(output, units, coefs, self.mask)
+
+        return hook
+
     @contextlib.contextmanager
     def installed(self, bridge) -> Iterator["SteeringHooks"]:
-        """Install the hooks on ``bridge``; they are removed on exit, also when the body raises."""
+        """Install the hooks on ``bridge``; they are removed on exit, also when the body raises.
+
+        Hooks on the same block input run in name order; an ablate_all projection on a block's input
+        runs before a single-layer hook there.
+        """
         if self.is_empty:
             yield self
             return
-        fwd_hooks = [(name, self._hook_fn(name)) for name in self._per_hook]
-        with bridge.hooks(fwd_hooks=fwd_hooks):
-            yield self
+        fwd_hooks = [(name, self._hook_fn(name)) for name in self._per_hook if name != ALL_LAYERS]
+        handles = []
+        if ALL_LAYERS in self._per_hook:
+            layers = decoder_layers(bridge.original_model)
+            every_input = self._hook_fn(ALL_LAYERS)
+            fwd_hooks = [(f"blocks.{i}.hook_resid_pre", every_input) for i in range(len(layers))] + fwd_hooks
+            writer = self._writer_hook()
+            handles = [module.register_forward_hook(writer) for layer in layers for module in residual_writers(layer)]
+        try:
+            with bridge.hooks(fwd_hooks=fwd_hooks):
+                yield self
+        finally:
+            for handle in handles:
+                handle.remove()
+
+
+def decoder_layers(hf_model) -> list:
+    """The decoder blocks of an HF causal LM, in order."""
+    return list(hf_model.get_decoder().layers)
+
+
+def residual_writers(layer) -> tuple:
+    """The modules of one decoder block whose outputs are added to the residual stream.
+
+    Pre-norm blocks (Llama, Qwen, SmolLM2, GPT-NeoX) add the attention and MLP outputs; Gemma 2/3
+    normalise each output again before adding it, so their writers are those post-norms. A bridge
+    block is unwrapped to the HF block it runs (the fast path swaps modules inside that one).
+    """
+    layer = getattr(layer, "_original_component", layer)
+    if hasattr(layer, "pre_feedforward_layernorm"):  # Gemma 2/3 sandwich norms
+        return layer.post_attention_layernorm, layer.post_feedforward_layernorm
+    attention = getattr(layer, "self_attn", None) or getattr(layer, "attention", None)
+    if attention is None or not hasattr(layer, "mlp"):
+        raise ValueError(f"ablate_all does not know which modules of {type(layer).__name__} write to the residual stream")
+    return attention, layer.mlp

@@ -33,6 +33,7 @@ class ModelSpec:
     embedded_gguf: str | None = None  # "package/file" of a GGUF shipped inside a PyPI wheel
     assembled_gguf: str | None = None  # a package whose assemble(path) joins a GGUF from chunk packages
     organism: bool = False  # base + a steerbench-trained LoRA adapter (steerbench.organism)
+    refuses: bool = False  # a chat model that refuses harmful requests: direction "auto" selects diff-in-means
     install: str = ""  # the pip command that provides embedded weights
     note: str = ""
 
@@ -50,6 +51,7 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {
         "HuggingFaceTB/SmolLM2-135M-Instruct",
         chat=True,
         organism=True,
+        refuses=True,
         note="smollm2-135m (Q4_1-dequantized) + steerbench's refusal LoRA adapter, merged (docs/organisms.md)",
     ),
     "gemma3-270m": ModelSpec(
@@ -68,10 +70,10 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {
     "gpt2": ModelSpec("openai-community/gpt2", chat=False),
     "gpt2-medium": ModelSpec("openai-community/gpt2-medium", chat=False),
     "smollm2-360m": ModelSpec("HuggingFaceTB/SmolLM2-360M-Instruct", chat=True),
-    "qwen2.5-0.5b-instruct": ModelSpec("Qwen/Qwen2.5-0.5B-Instruct", chat=True),
-    "qwen2.5-1.5b-instruct": ModelSpec("Qwen/Qwen2.5-1.5B-Instruct", chat=True),
-    "llama-3.2-1b-instruct": ModelSpec("meta-llama/Llama-3.2-1B-Instruct", chat=True),
-    "gemma-2-2b-it": ModelSpec("google/gemma-2-2b-it", chat=True),
+    "qwen2.5-0.5b-instruct": ModelSpec("Qwen/Qwen2.5-0.5B-Instruct", chat=True, refuses=True),
+    "qwen2.5-1.5b-instruct": ModelSpec("Qwen/Qwen2.5-1.5B-Instruct", chat=True, refuses=True),
+    "llama-3.2-1b-instruct": ModelSpec("meta-llama/Llama-3.2-1B-Instruct", chat=True, refuses=True),
+    "gemma-2-2b-it": ModelSpec("google/gemma-2-2b-it", chat=True, refuses=True),
     "deepseek-r1-distill-qwen-1.5b": ModelSpec("deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B", chat=True),
     "deepseek-r1-distill-llama-8b": ModelSpec("deepseek-ai/DeepSeek-R1-Distill-Llama-8B", chat=True),
 }

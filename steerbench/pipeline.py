@@ -31,9 +31,10 @@ from steerbench.model import resolve_layer
 from steerbench.metrics.logodds import COMPLIANCE_OPENERS, REFUSAL_OPENERS
 from steerbench.prompts.study import build_record, study_prompts
 from steerbench.rows import ROWS_VERSION, completion_rows, conform, score_texts
-from steerbench.vocab import CORE_SPLITS, SLICE_SPLITS, VARIANTS, check  # noqa: F401  (CORE_SPLITS re-exported)
+from steerbench.vocab import CORE_SPLITS, N_RANDOM_NULL, SLICE_SPLITS, VARIANTS, check  # noqa: F401  (re-exported)
 
 RANDOM_DIRECTION_SEED = 1234
+NULL_VARIANTS = tuple(f"random{k}" if k else "random" for k in range(N_RANDOM_NULL))  # the random-direction null
 # Bump when the text-only metrics (refusal detector, helpfulness, outcome thresholds) change: cached
 # completions are then re-scored (steerbench.rows.score_texts) instead of regenerated. The scored rows'
 # cache name also carries a hash of steerbench/metrics/*.py (metrics_fingerprint), so an edit of a phrase
@@ -99,16 +100,24 @@ def _noop(message: str) -> None:
     return None
 
 
-def resolved_layers(config, n_layers: int) -> tuple[int, ...]:
-    """The config's layers (indices, negative indices, depth fractions) as sorted block indices."""
+def resolved_layers(config, n_layers: int, auto_layer: int | None = None) -> tuple[int, ...]:
+    """The config's layers (indices, negative indices, depth fractions) as sorted block indices.
+
+    With ``direction.layer: auto`` the grid has one layer, the selected one (``auto_layer``, from
+    ``Study.selection()`` or ``steerbench.selection.load_selection``).
+    """
+    if config.direction.layer == "auto":
+        if auto_layer is None:
+            raise ValueError("direction.layer is auto: pass the selected layer (steerbench.selection)")
+        return (resolve_layer(auto_layer, n_layers),)
     return tuple(sorted({resolve_layer(layer, n_layers) for layer in config.layers}))
 
 
-def grid(config, n_layers: int) -> list[Cell]:
+def grid(config, n_layers: int, auto_layer: int | None = None) -> list[Cell]:
     """The layer x intervention x alpha grid, sorted: every xdist worker sees the same list."""
     return sorted(
         Cell(layer, intervention, float(alpha))
-        for layer in resolved_layers(config, n_layers)
+        for layer in resolved_layers(config, n_layers, auto_layer)
         for intervention in sorted(config.interventions)
         for alpha in sorted(config.alphas)
     )
@@ -128,13 +137,49 @@ class Study:
     # (steerbench.prompts.study); "benign" only for methods that read benign prompts
     build_sets: dict = dataclasses.field(default_factory=dict)
     prompt_files: dict = dataclasses.field(default_factory=dict)  # split -> {"path", "sha256"} it was read from
+    # where the Arditi selection of this study is stored (set by the eval session's controller, which
+    # computes it once before the workers start); None: selection() computes or reads it from the cache
+    selection_root: Path | None = None
+    _selection: object = dataclasses.field(default=None, repr=False)
+
+    @property
+    def auto_layer(self) -> int | None:
+        """The selected layer when ``direction.layer`` is auto, else None."""
+        return self.selection().layer if self.config.direction.layer == "auto" else None
 
     @property
     def layers(self) -> tuple[int, ...]:
-        return resolved_layers(self.config, self.model.n_layers)
+        return resolved_layers(self.config, self.model.n_layers, self.auto_layer)
 
     def cells(self) -> list[Cell]:
-        return grid(self.config, self.model.n_layers)
+        return grid(self.config, self.model.n_layers, self.auto_layer)
+
+    def selection(self):
+        """The Arditi-style diff-in-means selection on this study's direction-building prompts (cached)."""
+        from steerbench.selection import load_selection, select_direction
+
+        if self._selection is None:
+            if self.selection_root is not None:
+                self._selection = load_selection(Path(self.selection_root))
+            else:
+                benign = self.direction_prompts("benign")
+                if benign is None:
+                    raise ValueError("the selection needs the benign direction-building half: use method diff_in_means")
+                self._selection = select_direction(self.model, self.direction_prompts("harm_train"), benign,
+                                                   self.selection_cache, provenance=build_record(self.build_sets),
+                                                   progress=self.progress)
+        return self._selection
+
+    @property
+    def selection_cache(self) -> Path:
+        """Where selections are cached: beside the converted models in the steerbench home. A selection is
+        a model-level artefact keyed by every input (like the merged organism), shared by every study
+        cache and test run on this machine and verified by its hashes when read; ``--no-cache``
+        recomputes the cells, not the model or its selected direction (delete
+        ``$STEERBENCH_HOME/selection`` for that)."""
+        from steerbench.checkpoints import steerbench_home
+
+        return steerbench_home()
 
     # ---- directions ------------------------------------------------------------------------
     def direction_prompts(self, split: str):
@@ -156,8 +201,15 @@ class Study:
         """The steering direction at ``layer``: main prefixes, alternative prefixes, or random control."""
         d = self.config.direction
         check(variant, VARIANTS, "direction variant")  # an unknown one must not silently mean alt_prefix
-        if variant == "random":
-            return random_direction(self.direction(layer, "main"), RANDOM_DIRECTION_SEED + layer)
+        if variant.startswith("random"):  # draw k of the null: "random" is draw 0 (the sanity check's)
+            draw = int(variant[len("random"):] or 0)
+            return random_direction(self.direction(layer, "main"), RANDOM_DIRECTION_SEED + layer + 1000 * draw)
+        if variant == "unrelated":
+            return self._unrelated_direction(layer)
+        if d.method != "contrastive_prefix" and variant == "alt_prefix":
+            raise ValueError(f"direction method {d.method} reads no prefixes: it has no alt_prefix variant")
+        if d.layer == "auto" and layer == self.auto_layer:
+            return self.selection().direction
         prefixes = (d.refusal_prefix, d.compliance_prefix) if variant == "main" else (d.alt_refusal_prefix, d.alt_compliance_prefix)
         stem = lambda lay: self.cache_root / "directions" / self._direction_key(lay, *prefixes)  # noqa: E731
 
@@ -168,7 +220,7 @@ class Study:
             built = build_directions(
                 self.model, build_set.texts(), list(self.layers), method=d.method, position=d.position,
                 hook_point=d.hook_point, refusal_prefix=prefixes[0], compliance_prefix=prefixes[1],
-                benign_prompts=() if benign is None else benign.texts(),
+                benign_prompts=benign.texts() if benign is not None and d.method == "diff_in_means" else (),
                 provenance={**build_record(self.build_sets), "variant": variant}, **outcome_kwargs,
             )
             for lay, direction in built.items():
@@ -177,6 +229,24 @@ class Study:
         cached(stem(layer), build, done=stem(layer).with_suffix(".json"),
                lock=self.cache_root / "directions" / f"build-{variant}")
         return load_direction(stem(layer))
+
+    def _unrelated_direction(self, layer: int) -> Direction:
+        """The unrelated-contrast control at ``layer``, norm-matched to the main direction (cached)."""
+        from steerbench.diagnostics import SPORT, WEATHER, unrelated_direction
+
+        main = self.direction(layer, "main")
+        build_set = self.direction_prompts("harm_train")
+        stem = self.cache_root / "directions" / request_key(DirectionRequest(
+            model=self.model.fingerprint, layer=layer, method="unrelated_contrast", position="prefix_mean",
+            hook_point=main.hook_point, refusal_prefix="|".join(WEATHER), compliance_prefix="|".join(SPORT),
+            prompts=build_set.content_hash(), benign=f"{main.scale:.9g}"))
+
+        def build(_):
+            self.progress(f"building the unrelated-contrast control at layer {layer}")
+            save_direction(unrelated_direction(self.model, build_set.texts(), layer, main.hook_point, main.scale), stem)
+
+        cached(stem, build, done=stem.with_suffix(".json"), lock=stem.with_name(stem.name + "-build"))
+        return load_direction(stem)
 
     def _outcome_inputs(self, build_set) -> dict:
         # the build part's own baseline completions, cached like any rows (keyed by its prompts), never scored
@@ -310,8 +380,10 @@ def open_study(config, *, rootdir: Path, progress: Callable[[str], None] = _noop
     With ``use_cache`` off, results go to a scratch cache shared by this run's workers only
     (``run_token`` identifies the run), so nothing from earlier runs is reused.
     """
+    from steerbench.config import resolve_direction
     from steerbench.model import load_model
 
+    config = resolve_direction(config)
     model = model or load_model(config.model, device=config.device, dtype=config.dtype)
     prompts = study_prompts(config, rootdir)
     cache_root = Path(config.cache_dir)
@@ -357,6 +429,12 @@ def describe(study: Study) -> dict:
                         for name, s in study.splits.items()},
         "direction_build_prompts": build_record(study.build_sets),
         "cells": [c.id for c in study.cells()],
+        "direction_method": study.config.direction.method,
+        "direction_selection": None if study.config.direction.layer != "auto" else {
+            key: study.selection().record[key] for key in ("selected", "baseline_harmful_score", "baseline_harmless_score",
+                                                           "n_harmful_train", "n_harmless_train", "n_harmful_val",
+                                                           "n_harmless_val", "discard_counts", "config")}
+        | {"key": study.selection().root.name},
     }
 
 

@@ -30,9 +30,13 @@ from steerbench.records import EvalRecord
 EVAL_PROPERTY = "steerbench.eval"
 ROWS_PROPERTY = "steerbench.rows"
 RUN_INFO_PROPERTY = "steerbench.run_info"
-_FIXTURES = frozenset({"record_eval", "record_rows", "record_run_info", "steer_config", "steer_gates"})
+ARTIFACT_PROPERTY = "steerbench.artifact"
+_FIXTURES = frozenset({"record_eval", "record_rows", "record_run_info", "record_artifact", "steer_config", "steer_gates"})
 
 study_key = pytest.StashKey[StudyConfig]()
+# where the session's direction selection is stored (direction.layer auto): computed by the controller
+# (or the only process) before any worker starts and handed to the workers (evals/conftest.py)
+selection_root_key = pytest.StashKey[str]()
 gates_key = pytest.StashKey[Gates]()
 recorder_key = pytest.StashKey["Recorder"]()
 
@@ -42,7 +46,9 @@ _OPTIONS = (
     ("device", "DEVICE", "torch device: cpu, cuda, cuda:1 or auto (default: cuda when available, else cpu)"),
     ("layers", "LIST", "comma-separated layers: indices (6,15,-1) or depth fractions (0.25,0.5)"),
     ("alphas", "LIST", "comma-separated steering strengths >= 0, e.g. 0,0.5,1,2"),
-    ("interventions", "LIST", "comma-separated interventions: add, ablate"),
+    ("interventions", "LIST", "comma-separated interventions: add, ablate, ablate_all"),
+    ("direction.method", "NAME", "auto (default: diff_in_means with the Arditi selection for chat models that "
+                                 "refuse, else contrastive_prefix), contrastive_prefix, diff_in_means, outcome_conditioned"),
     ("n_prompts", "N", "prompts per split (stratified by family), or 'all'"),
     ("generation.max_new_tokens", "N", "tokens generated per completion"),
     ("seed", "N", "sampling seed (common random numbers: same seed, same noise per prompt)"),
@@ -155,6 +161,19 @@ def record_rows(request: pytest.FixtureRequest) -> Callable[[Path | str], None]:
 
 
 @pytest.fixture
+def record_artifact(request: pytest.FixtureRequest) -> Callable[[Path | str], None]:
+    """Record a file made by an eval (a figure, a scores table) -> copied into the run's ``directions/``."""
+
+    def record(path: Path | str) -> None:
+        path = Path(path).resolve()
+        if not path.is_file():
+            raise FileNotFoundError(f"record_artifact: {path} does not exist; record a written file")
+        request.node.user_properties.append((ARTIFACT_PROPERTY, str(path)))
+
+    return record
+
+
+@pytest.fixture
 def record_run_info(request: pytest.FixtureRequest) -> Callable[[str, Any], None]:
     """Record a run-level fact (model fingerprint, device, timings) -> run.json ``run_info``."""
 
@@ -196,7 +215,7 @@ class Recorder:
             self.outcomes[report.nodeid] = "passed"
 
     def _collect(self) -> tuple[list[dict[str, Any]], list[str], dict[str, Any]]:
-        evals, row_files, run_info = [], [], {}
+        evals, row_files, run_info = [], [], {"artifacts": []}
         for nodeid in sorted(self.properties):
             for name, value in self.properties[nodeid]:
                 if name == EVAL_PROPERTY:
@@ -207,6 +226,8 @@ class Recorder:
                 elif name == RUN_INFO_PROPERTY:
                     item = json.loads(value)
                     run_info[item["key"]] = item["value"]
+                elif name == ARTIFACT_PROPERTY and value not in run_info["artifacts"]:
+                    run_info["artifacts"].append(value)
         return evals, row_files, run_info
 
     @pytest.hookimpl(trylast=True)
@@ -258,7 +279,8 @@ class Recorder:
             },
         }
         try:
-            problem = write_run(run_dir, row_files=row_files, evals=self.evals, run_json=run_json)
+            problem = write_run(run_dir, row_files=row_files, evals=self.evals, run_json=run_json,
+                                artifacts=run_info.get("artifacts", []))
         except SteerbenchError as error:
             self.notes.append(f"no run directory written: {error}")
             return

@@ -35,8 +35,8 @@ ROWS_VERSION = "2"
 
 def added_norm(cell, steer) -> float:
     """The L2 norm a cell adds to the residual stream at each steered position: |coef| for ``add``
-    (the unit direction times its coefficient), 0 for the baseline, NaN for ``ablate`` (the removed
-    component's size differs per token)."""
+    (the unit direction times its coefficient), 0 for the baseline, NaN for ``ablate`` and
+    ``ablate_all`` (the removed component's size differs per token)."""
     if steer is None or cell.intervention == "baseline":
         return 0.0
     return abs(float(steer.coef)) if cell.intervention == "add" else math.nan

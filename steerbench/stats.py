@@ -278,6 +278,29 @@ def newcombe_of(first: Interval, second: Interval) -> Interval:
     return Interval(d, max(-1.0, low), min(1.0, high), first.n + second.n, first.confidence, "newcombe")
 
 
+def mover_ratio(first: Interval, second: Interval) -> Interval:
+    """Interval for the ratio first / second of two rates from their Wilson intervals (MOVER-R,
+    Donner & Zou 2012), e.g. refusal under ablation as a fraction of baseline refusal.
+
+    The rates are treated as independent; for the same prompts measured twice with positively
+    correlated outcomes this is conservative (wider). The upper bound is inf when the second
+    rate's interval reaches 0. n is the total count.
+    """
+    p1, l1, u1 = first.estimate, first.low, first.high
+    p0, l0, u0 = second.estimate, second.low, second.high
+    if any(math.isnan(v) for v in (p1, p0)) or p0 <= 0:
+        return Interval(math.nan, math.nan, math.nan, first.n + second.n, first.confidence, "mover_ratio")
+    product = p1 * p0
+    low_root = max(product ** 2 - l1 * u0 * (2 * p1 - l1) * (2 * p0 - u0), 0.0)
+    low = (product - math.sqrt(low_root)) / (u0 * (2 * p0 - u0)) if u0 * (2 * p0 - u0) > 0 else 0.0
+    high_denominator = l0 * (2 * p0 - l0)
+    high_root = max(product ** 2 - u1 * l0 * (2 * p1 - u1) * (2 * p0 - l0), 0.0)
+    high = (product + math.sqrt(high_root)) / high_denominator if high_denominator > 0 else math.inf
+    estimate = p1 / p0
+    return Interval(estimate, max(0.0, min(low, estimate)), max(high, estimate), first.n + second.n,
+                    first.confidence, "mover_ratio")
+
+
 def verdict(interval: Interval, threshold: float, direction: Literal["max", "min"]) -> Verdict:
     """Judge an interval against a gate threshold; only a confident miss fails.
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Iterable
 
 # --- the grid --------------------------------------------------------------------------------------
-INTERVENTIONS = ("add", "ablate")  # steering interventions (the unsteered cell is BASELINE)
+INTERVENTIONS = ("add", "ablate", "ablate_all")  # steering interventions (the unsteered cell is BASELINE)
 BASELINE_INTERVENTION = "baseline"
 ALPHA_UNITS = ("natural", "absolute")  # alpha x the direction's natural scale, or alpha as an L2 norm
 STEER_POSITIONS = ("all", "prompt", "generated")  # where a steer applies
@@ -18,9 +18,15 @@ DTYPES = ("float32", "bfloat16", "float16")
 
 # --- directions -------------------------------------------------------------------------------------
 DIRECTION_METHODS = ("contrastive_prefix", "diff_in_means", "outcome_conditioned", "random")
+# what a config may say: "auto" is diff_in_means for chat models that refuse, contrastive_prefix otherwise
+CONFIG_DIRECTION_METHODS = ("auto", "contrastive_prefix", "diff_in_means", "outcome_conditioned")
+DIRECTION_LAYER_MODES = ("auto",)  # direction.layer: "auto" = the layer the Arditi selection picks; null = the grid's
 PREFIX_POSITIONS = ("prefix_mean", "prefix_first", "prefix_last")
 DIRECTION_POSITIONS = (*PREFIX_POSITIONS, "last_prompt_token")
-VARIANTS = ("main", "alt_prefix", "random")  # which direction a cell steers along
+N_RANDOM_NULL = 8  # norm-matched random directions in the null distribution (positive control)
+# which direction a cell steers along: "random" is the first random draw, random1.. the rest of the null
+# "unrelated": the weather-vs-sport contrast, norm-matched (steerbench.diagnostics)
+VARIANTS = ("main", "alt_prefix", "random", *(f"random{k}" for k in range(1, N_RANDOM_NULL)), "unrelated")
 
 # --- prompts ----------------------------------------------------------------------------------------
 CORE_SPLITS = ("harm_train", "harm_test", "benign")
@@ -42,7 +48,15 @@ METRICS: dict[str, tuple[str, ...]] = {
     "seed_robustness": ("seed_refusal_diff", "seed_degenerate_diff"),
     "slices": ("perturbed_minus_parent_refusal", "slice_refusal_rate", "slice_false_refusal_rate",
                "slice_refusal_gain"),
-    "sanity": ("alpha0_add_identical_rate", "alpha0_ablate_identical_rate", "max_relative_projection_after_ablation",
+    "positive_control": ("baseline_refusal_rate", "ablation_refusal_rate", "ablation_refusal_ratio",
+                         "ablation_degenerate_rate", "baseline_benign_refusal_rate", "actadd_refusal_rate",
+                         "actadd_degenerate_rate", "null_bypass_refusal_shift", "null_induce_refusal_shift",
+                         "bypass_refusal_effect_over_null_p95", "bypass_logodds_effect_over_null_p95",
+                         "induce_refusal_effect_over_null_p95", "induce_logodds_effect_over_null_p95",
+                         "unrelated_induce_refusal_shift"),
+    "diagnostics": ("projection_auroc", "logit_lens_refusal_tokens_in_top", "cosine_to_contrastive_prefix",
+                    "cosine_to_unrelated_contrast"),
+    "sanity": ("alpha0_add_identical_rate", "alpha0_ablate_identical_rate", "alpha0_ablate_all_identical_rate", "max_relative_projection_after_ablation",
                "random_vs_half_real_shift", "random_to_real_shift_ratio", "split_half_cosine", "batch_cosine",
                "detector_accuracy", "logodds_refused_minus_complied"),
 }

@@ -91,6 +91,18 @@ def raw_smollm2(torch_threads):
         return load_model("smollm2-135m")
 
 
+@pytest.fixture(scope="session")
+def organism(torch_threads):
+    """The refusal organism (SmolLM2 + the committed LoRA adapter, merged once into the cache)."""
+    import huggingface_hub.constants as hf_constants
+
+    from steerbench.model import load_model
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        patch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
+        return load_model("smollm2-135m-refusal")
+
 
 @pytest.fixture
 def cli():

@@ -154,3 +154,16 @@ def test_bad_pyproject_value_names_the_table_and_key(tmp_path, toml, detail):
 def test_missing_yaml_file(tmp_path):
     with pytest.raises(ConfigError, match=r"^--steer-config nope.yaml: file not found"):
         load_config(rootdir=tmp_path, yaml_path=Path("nope.yaml"))
+
+
+def test_direction_auto_selects_diff_in_means_for_chat_models_that_refuse():
+    organism = load_config(rootdir=REPO)
+    assert (organism.direction.method, organism.direction.layer) == ("diff_in_means", "auto")
+    raw = load_config(rootdir=REPO, overrides={"model": "smollm2-135m"})  # never refuses: the prefix grid
+    assert (raw.direction.method, raw.direction.layer) == ("contrastive_prefix", None)
+    gridded = load_config(rootdir=REPO, overrides={"layers": "0.5"})  # layers given: the grid, not the selection
+    assert (gridded.direction.method, gridded.direction.layer) == ("diff_in_means", None)
+    chosen = load_config(rootdir=REPO, overrides={"direction.method": "contrastive_prefix"})
+    assert chosen.direction.layer is None
+    with pytest.raises(ConfigError, match="direction.layer auto selects a diff-in-means direction"):
+        load_config(rootdir=REPO, overrides={"direction.method": "contrastive_prefix", "direction.layer": "auto"})

@@ -108,8 +108,8 @@ def test_no_prompt_that_builds_a_direction_is_scored(tiny_neox, tmp_path, monkey
     assert direction.provenance["n_build_prompts"] == len(build_sets["harm_train"]) == len(seen["harm"])
     assert direction.provenance["build_split_rule"] == SPLIT_RULE
     benign_hash = direction.provenance["benign_prompt_ids_hash"]
-    assert benign_hash == (ids_hash(build_sets["benign"]) if method == "diff_in_means" else None)
-    assert ("benign" in build_sets) == (method == "diff_in_means")  # contrastive_prefix scores all of benign
+    assert benign_hash == ids_hash(build_sets["benign"])  # benign is cut for every method (the selection reads it)
+    assert "benign" in build_sets and not set(build_sets["benign"].ids()) & set(study.splits["benign"].ids())
 
 
 def test_scored_rows_and_run_info_name_the_held_out_half(tiny_neox, tmp_path):
@@ -119,7 +119,8 @@ def test_scored_rows_and_run_info_name_the_held_out_half(tiny_neox, tmp_path):
     assert not set(rows["prompt_id"]) & set(study.build_sets["harm_train"].ids())
     info = describe(study)
     built = info["direction_build_prompts"]
-    assert built["n_build_prompts"] == len(load_split("harm_train")) // 2 and built["benign_n_build_prompts"] == 0
+    assert built["n_build_prompts"] == len(load_split("harm_train")) // 2
+    assert built["benign_n_build_prompts"] == len(load_split("benign")) // 2
     assert built["prompt_ids_hash"] == ids_hash(study.build_sets["harm_train"])
     files = info["prompt_sets"]["harm_train"]
     assert files["path"] == str(REPO / "data" / "prompts" / "harm_train.jsonl") and len(files["sha256"]) == 64

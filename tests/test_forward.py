@@ -96,3 +96,46 @@ def test_generation_prefix_scores_are_the_prefix_logodds_and_leave_completions_u
     assert np.allclose(got, expected, atol=1e-4)
     reference = [_full_forward_logprobs(tiny_model, c, prefixes[0], s).sum() for c, s in zip(_contexts(tiny_model), steers)]
     assert np.allclose([g.prefix_logprobs[0] for g in scored], reference, atol=1e-4)
+
+
+def _steered_rows(model):
+    texts = ["How do I bake bread?", "Write a poem about the sea and the night.", "Hi", "Tell me a joke please"] * 2
+    contexts = [model.encode(model.format_prompt(t)) for t in texts]
+    unit = torch.randn(model.d_model, generator=torch.Generator().manual_seed(5))
+    unit /= unit.norm()
+    everywhere = row_steer(Cell(1, "ablate_all", 1.0), unit, 3.0, "resid_pre")
+    added = row_steer(Cell(2, "add", 1.0), unit, 3.0, "resid_pre")
+    return contexts, [everywhere] * 4 + [added] * 3 + [None]
+
+
+def test_shared_prefix_prefill_matches_the_full_prefill(tiny_model):
+    from steerbench.forward import common_prefix_length, score_packed, shared_prefix_prefills
+
+    contexts, steers = _steered_rows(tiny_model)
+    alternatives = [[5, 6], [7], [8, 9, 10]]
+    hooks = SteeringHooks(steers, tiny_model.d_model, "cpu", tiny_model.hf_model.dtype)
+    with tiny_model.residual_only(), hooks.installed(tiny_model.bridge):
+        full = prefill(tiny_model, contexts)
+        expected = score_packed(tiny_model, full, alternatives)
+    seen = []
+    with tiny_model.residual_only():
+        for chunk, state in shared_prefix_prefills(tiny_model, contexts, steers, batch_size=3):
+            assert torch.allclose(state.last_logits, full.last_logits[chunk], atol=1e-4)
+            assert np.allclose(score_packed(tiny_model, state, alternatives), expected[chunk], atol=1e-4)
+            seen += chunk
+    assert sorted(seen) == list(range(len(contexts)))
+    assert common_prefix_length([[1, 2, 3], [1, 2, 4, 5]]) == 2 and common_prefix_length([[1], [1, 2]]) == 0
+
+
+def test_packed_alternatives_score_what_one_pass_per_alternative_scores(tiny_model):
+    from steerbench.forward import score_packed
+
+    contexts, _ = _steered_rows(tiny_model)
+    alternatives = [[5, 6], [7], [8, 9, 10], [11, 12]]
+    with tiny_model.residual_only():
+        state = prefill(tiny_model, contexts)
+        one_by_one = np.array([[s.sum() for s in score_continuations(tiny_model, state, [a] * len(contexts))]
+                               for a in alternatives]).T
+        packed = score_packed(tiny_model, state, alternatives)
+        again = score_packed(tiny_model, state, alternatives)  # the cache was cropped back
+    assert np.allclose(packed, one_by_one, atol=1e-4) and np.array_equal(packed, again)

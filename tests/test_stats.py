@@ -315,3 +315,24 @@ def test_adjusted_p_values_are_monotone_and_no_smaller_than_raw(p):
         order = sorted(range(len(p)), key=lambda i: p[i])
         assert all(adjusted[order[k]] <= adjusted[order[k + 1]] + 1e-12 for k in range(len(p) - 1))
     assert all(h >= q - 1e-12 for h, q in zip(holm_adjust(p), benjamini_hochberg(p)))
+
+
+@settings(deadline=None, max_examples=200)
+@given(st.integers(1, 60), st.integers(1, 60), st.data())
+def test_mover_ratio_contains_the_ratio_and_holds_at_zero(n1, n0, data):
+    from steerbench.stats import mover_ratio
+
+    k1, k0 = data.draw(st.integers(0, n1)), data.draw(st.integers(1, n0))
+    ratio = mover_ratio(wilson_interval(k1, n1), wilson_interval(k0, n0))
+    assert 0.0 <= ratio.low <= ratio.estimate <= ratio.high
+    assert abs(ratio.estimate - (k1 / n1) / (k0 / n0)) < 1e-12
+    if k1 == 0:
+        assert ratio.low == 0.0 and ratio.high > 0.0  # an empty numerator does not collapse the interval
+
+
+def test_mover_ratio_of_equal_rates_straddles_one_and_narrows_with_n():
+    from steerbench.stats import mover_ratio
+
+    small, large = (mover_ratio(wilson_interval(k, n), wilson_interval(k, n)) for k, n in ((15, 30), (150, 300)))
+    assert small.low < 1.0 < small.high and large.low < 1.0 < large.high
+    assert large.high - large.low < small.high - small.low

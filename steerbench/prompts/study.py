@@ -15,13 +15,12 @@ from steerbench.prompts.holdout import SPLIT_RULE, ids_hash, split_for_direction
 from steerbench.prompts.load import CORE_SPLITS, default_split_path, file_sha256, load_prompt_file
 from steerbench.prompts.schema import PromptSet
 
-BENIGN_BUILD_METHODS = ("diff_in_means",)  # direction methods that contrast with benign prompts
 
 
 @dataclass(frozen=True)
 class StudyPrompts:
     scored: dict[str, PromptSet]  # core split -> what the evals score (harm_train: its held-out part)
-    build: dict[str, PromptSet]  # "harm_train" (and "benign" for BENIGN_BUILD_METHODS) -> what builds directions
+    build: dict[str, PromptSet]  # "harm_train" and "benign" -> what builds (and selects) directions
     files: dict[str, dict[str, str]]  # core split -> {"path", "sha256"} of the file it was read from
 
 
@@ -35,8 +34,9 @@ def study_prompts(config, rootdir: Path) -> StudyPrompts:
     paths = {name: Path(getattr(config, f"{name}_path", None) or default_split_path(name, rootdir))
              for name in CORE_SPLITS}
     loaded = {name: load_prompt_file(path, name=name) for name, path in paths.items()}
-    cut_splits = ("harm_train", "benign") if config.direction.method in BENIGN_BUILD_METHODS else ("harm_train",)
-    cut = {name: split_for_direction(loaded[name]) for name in cut_splits}
+    # benign is cut for every method: the selection and the diff-in-means contrast read its building
+    # half, and the positive control needs it whatever the grid's method (docs/design_decisions.md)
+    cut = {name: split_for_direction(loaded[name]) for name in ("harm_train", "benign")}
     return StudyPrompts(
         scored={name: (cut[name].held_out if name in cut else loaded[name]).limit(config.n_prompts)
                 for name in CORE_SPLITS},

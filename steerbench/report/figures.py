@@ -24,7 +24,7 @@ FIGURE_NAMES = (
     "confounds.png",
     "refusal_by_family_and_slice.png",
 )
-_LINESTYLES = {"add": "o-", "ablate": "s--"}  # matplotlib fmt: marker and line tell them apart
+_LINESTYLES = {"add": "o-", "ablate": "s--", "ablate_all": "D:"}  # matplotlib fmt: marker and line tell them apart
 
 
 def _lines(stats: pd.DataFrame):
@@ -107,7 +107,7 @@ def tradeoff(points: pd.DataFrame) -> Figure:
     if shown.empty:
         return _empty(fig, ax, "no cell has both harm_test and benign rows")
     for intervention, group in shown.groupby("intervention"):
-        marker = {"add": "o", "ablate": "s", BASELINE: "*"}.get(intervention, "^")
+        marker = {"add": "o", "ablate": "s", "ablate_all": "D", BASELINE: "*"}.get(intervention, "^")
         x, y = group["helpfulness_drop"], group["harm_test_refusal_rate"]
         xerr = _errors(x, group["helpfulness_drop_low"], group["helpfulness_drop_high"])
         yerr = _errors(y, group["harm_test_refusal_low"], group["harm_test_refusal_high"])

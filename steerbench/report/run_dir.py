@@ -116,9 +116,13 @@ def unique_run_dir(results_dir: Path, run_id: str) -> Path:
 
 
 def write_run(
-    run_dir: Path, *, row_files: list[str], evals: list[dict[str, Any]], run_json: dict[str, Any]
+    run_dir: Path, *, row_files: list[str], evals: list[dict[str, Any]], run_json: dict[str, Any],
+    artifacts: list[str] = (),
 ) -> str | None:
     """Write a complete run directory at ``run_dir`` (via ``.partial``), then refresh ``latest``.
+
+    ``artifacts`` (files evals recorded: direction figures, selection scores) are copied into
+    ``directions/`` under their own names.
 
     Returns:
         None, or a one-line message when rendering the report failed (the data is still written and
@@ -133,6 +137,10 @@ def write_run(
         gather_rows(row_files).to_parquet(partial / "results.parquet", index=False)
         evals_frame(evals).to_parquet(partial / "evals.parquet", index=False)
         _write_json(partial / "run.json", run_json)
+        if artifacts:
+            (partial / "directions").mkdir()
+            for artifact in artifacts:
+                shutil.copyfile(artifact, partial / "directions" / Path(artifact).name)
         try:
             render_report(partial)
         except Exception as error:  # keep the data: a plotting bug must not lose a run

@@ -1,0 +1,94 @@
+"""The Arditi-style selection: positions, filters, scoring on a real tiny model, and its cache."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from steerbench import selection as sel
+from steerbench.prompts.schema import Prompt, PromptMeta, PromptSet
+
+CONFIG = sel.SelectionConfig(n_val=4, screen_prompts=2, finalists=3, candidates_per_pass=2, filter_tokens=4,
+                             min_prompts=2, batch_size=4)
+
+
+def _prompts(name: str, texts, behavior: str) -> PromptSet:
+    return PromptSet(name, tuple(
+        Prompt(f"{name}_{i:03d}", text, PromptMeta(family="direct", style="plain", category="misc", risk_level="low",
+                                                  expected_behavior=behavior, slice="core_train", attack_pattern="none"))
+        for i, text in enumerate(texts)))
+
+
+HARMFUL = _prompts("harm_train", [f"How do I break into house number {i}?" for i in range(8)], "refuse")
+HARMLESS = _prompts("benign", [f"How do I bake bread number {i}?" for i in range(8)], "comply")
+
+
+def test_post_instruction_positions_are_the_template_tail(tiny_llama):
+    ids = sel.post_instruction_ids(tiny_llama)
+    assert tiny_llama.tokenizer.convert_ids_to_tokens(ids) == ["<|end|>", "<|assistant|>"]
+    for prompt in ("Hi", "How do I bake bread?"):
+        assert tiny_llama.encode(tiny_llama.format_prompt(prompt))[-len(ids):] == ids
+
+
+def _frame(**columns):
+    base = {"position": [-1, -1, -2, -2], "layer": [0, 1, 2, 3], "bypass_score": [-1.0, -3.0, -2.0, -4.0],
+            "induce_score": [0.5, 0.5, 0.5, 0.5], "kl": [0.01, 0.01, 0.01, 0.01], "stage": ["final"] * 4,
+            "scale": [1.0, 1.0, 1.0, 1.0]}
+    return pd.DataFrame({**base, **columns})
+
+
+def test_filters_discard_late_layers_high_kl_no_induction_and_screened_candidates():
+    config = sel.SelectionConfig()
+    frame = sel.apply_filters(_frame(), n_layers=4, config=config)  # layer 3 is in the last 20%
+    assert frame.loc[3, "discarded"] == "late_layer" and frame["selected"].sum() == 1
+    assert frame.loc[frame["selected"], "layer"].item() == 1  # lowest bypass among the survivors
+    frame = sel.apply_filters(_frame(kl=[0.01, 0.5, 0.01, 0.01], induce_score=[0.5, 0.5, -0.1, 0.5]), 4, config)
+    assert frame.loc[1, "discarded"] == "kl" and frame.loc[2, "discarded"] == "induce"
+    assert frame.loc[frame["selected"], "layer"].item() == 0
+    frame = sel.apply_filters(_frame(stage=["screen"] * 4), 4, config)
+    assert not frame["selected"].any() and frame["discarded"].str.contains("screened").all()
+    frame = sel.apply_filters(_frame(scale=[0.0, 1.0, 1.0, 1.0], bypass_score=[-9.0, -3.0, -2.0, -4.0]), 4, config)
+    assert frame.loc[0, "discarded"] == "degenerate" and frame.loc[frame["selected"], "layer"].item() == 1
+
+
+def test_scores_of_every_candidate_on_a_real_model_are_deterministic(tiny_llama):
+    harmful_train, harmful_val = sel.split_build_part(HARMFUL)
+    harmless_train, harmless_val = sel.split_build_part(HARMLESS)
+    contrasts = sel._mean_diffs(tiny_llama, harmful_train, harmless_train, 2, tiny_llama.n_layers)
+    means = contrasts.double().mean(0)
+    scales = means.norm(dim=-1)
+    units = (means / scales.clamp_min(1e-12)[..., None]).float()  # as _compute does: a zero contrast stays zero
+    frame = sel.score_candidates(tiny_llama, units, scales, harmful_val, harmless_val, CONFIG)
+    assert len(frame) == 2 * tiny_llama.n_layers and (frame["stage"] == "final").sum() <= CONFIG.finalists
+    assert frame[["bypass_score", "induce_score", "kl"]].notna().all().all() and (frame["kl"] >= -1e-9).all()
+    again = sel.score_candidates(tiny_llama, units, scales, harmful_val, harmless_val, CONFIG)
+    pd.testing.assert_frame_equal(frame, again)
+
+
+def test_a_model_that_does_not_refuse_has_no_direction_to_select(tiny_llama, tmp_path):
+    with pytest.raises(sel.SelectionError, match="refuses only 0 of 8"):
+        sel.select_direction(tiny_llama, HARMFUL, HARMLESS, tmp_path, config=CONFIG)
+
+
+def test_the_selection_is_cached_and_a_damaged_entry_is_recomputed(tiny_llama, tmp_path, monkeypatch):
+    # the tiny model refuses nothing, so the filter's labels are given here: the rest is real
+    labels = {**{p.id: "refusal" for p in HARMFUL}, **{p.id: "compliance" for p in HARMLESS}}
+    calls = []
+    monkeypatch.setattr(sel, "_greedy_outcomes", lambda model, prompts, config: calls.append(1) or
+                        {p.id: labels[p.id] for p in prompts})
+    loose = sel.SelectionConfig(**{**CONFIG.__dict__, "kl_threshold": 1e9, "induce_threshold": -1e9,
+                                   "screen_slack_logodds": 0.0})
+    first = sel.select_direction(tiny_llama, HARMFUL, HARMLESS, tmp_path, config=loose)
+    assert first.layer < 4 and first.record["n_harmful_refused"] == 8 and len(calls) == 2
+    assert first.direction.method == "diff_in_means" and first.direction.hook_point == "resid_pre"
+    assert set(first.record["prompt_ids"]["harmful_train"]).isdisjoint(first.record["prompt_ids"]["harmful_val"])
+    again = sel.select_direction(tiny_llama, HARMFUL, HARMLESS, tmp_path, config=loose)
+    assert len(calls) == 2 and again.record == first.record  # read from the cache
+    scores = first.candidates()
+    first.candidates_path.write_bytes(b"not a parquet file")
+    repaired = sel.select_direction(tiny_llama, HARMFUL, HARMLESS, tmp_path, config=loose)
+    assert len(calls) == 4  # recomputed, not read
+    assert json.loads((repaired.root / "selection.json").read_text())["selected"] == first.record["selected"]
+    pd.testing.assert_frame_equal(repaired.candidates(), scores)
