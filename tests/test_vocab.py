@@ -17,7 +17,8 @@ def test_modules_use_the_vocabulary_not_copies():
     from steerbench.report import tables
 
     assert config.INTERVENTIONS is interventions.INTERVENTIONS is tables.STEERING_INTERVENTIONS is vocab.INTERVENTIONS
-    assert config.DIRECTION_METHODS is directions.METHODS is vocab.DIRECTION_METHODS
+    assert directions.METHODS is vocab.DIRECTION_METHODS and config.CONFIG_DIRECTION_METHODS is vocab.CONFIG_DIRECTION_METHODS
+    assert set(vocab.CONFIG_DIRECTION_METHODS) - {"auto"} <= set(vocab.DIRECTION_METHODS)
     assert config.HOOK_POINTS is directions.HOOK_POINTS is vocab.HOOK_POINTS
     assert config.DTYPES is model.DTYPES is vocab.DTYPES
     assert CORE_SPLITS is load.CORE_SPLITS is tables.SPLITS is vocab.CORE_SPLITS
@@ -67,10 +68,12 @@ def test_every_metric_an_eval_records_is_in_the_vocabulary():
     found = set()
     for path in evals.glob("test_*.py"):
         for question, metric in re.findall(r'record\(\s*"(\w+)",\s*f?"([\w{}]+)"', path.read_text()):
-            if "{" in metric:
-                metric_variants = [metric.replace("{intervention}", i) for i in vocab.INTERVENTIONS]
-            else:
-                metric_variants = [metric]
+            metric_variants = [metric]
+            # placeholders the evals fill in: {intervention}; the positive control's {test} and {metric}
+            for placeholder, values in (("{intervention}", vocab.INTERVENTIONS), ("{test}", ("bypass", "induce")),
+                                        ("{metric}", ("refusal", "logodds"))):
+                if any(placeholder in m for m in metric_variants):
+                    metric_variants = [m.replace(placeholder, v) for m in metric_variants for v in values]
             for name in metric_variants:
                 found.add((question, name))
                 assert name in vocab.METRICS[question], (path.name, question, name)
