@@ -123,8 +123,8 @@ def logit_lens_figure(top: list[tuple[str, float]], bottom: list[tuple[str, floa
 
 def cosine_figure(layer_cosines: np.ndarray, method_cosines: dict[str, float], selected_layer: int, title: str) -> Figure:
     """Left: cosine between the diff-in-means directions of all layers; right: methods at the selected layer."""
-    fig = Figure(figsize=(13, 5.5), dpi=150)
-    left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.3, 1]})
+    fig = Figure(figsize=(15, 5.5), dpi=150, layout="constrained")
+    left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.2, 1]})
     image = left.imshow(layer_cosines, vmin=-1, vmax=1, cmap="RdBu_r", origin="lower")
     fig.colorbar(image, ax=left, label="cosine")
     left.axhline(selected_layer, color="gold", linewidth=0.8)
