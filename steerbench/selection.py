@@ -43,7 +43,7 @@ from steerbench.metrics.logodds import COMPLIANCE_OPENERS, REFUSAL_OPENERS, open
 from steerbench.prompts.holdout import split_for_direction
 from steerbench.prompts.schema import PromptSet
 
-SELECTION_VERSION = "1"
+SELECTION_VERSION = "2"  # 2: the screening scores induce only where KL and layer leave a chance
 HOOK_POINT = "resid_pre"  # the paper reads and adds at each block's input
 DEGENERATE_SCALE = 1e-6  # a mean difference smaller than this has no direction
 
@@ -144,20 +144,22 @@ def _mean_diffs(model, harmful: PromptSet, harmless: PromptSet, n_pos: int, n_la
 
 
 @torch.inference_mode()
-def _group_scores(model, contexts, steers, openers, batch_size: int):
-    """(refusal log-odds per row, last-position log-softmax per row [n, vocab] float64) under per-row
-    ``steers`` (rows that share a steer object share the system prompt's prefill; openers in one pass)."""
+def _group_scores(model, contexts, steers, openers, batch_size: int, want_last: bool = True):
+    """(refusal log-odds per row, last-position log-softmax per row [n, vocab] float64, or None
+    without ``want_last``) under per-row ``steers`` (rows that share a steer object share the system
+    prompt's prefill; openers in one pass; no openers, no log-odds)."""
     logodds = np.full(len(contexts), math.nan)
     last = [None] * len(contexts)
     with model.residual_only():
         for chunk, state in shared_prefix_prefills(model, contexts, steers, batch_size=batch_size):
             scores = score_packed(model, state, openers) if openers else None
-            log_probs = torch.log_softmax(state.last_logits.double(), dim=-1).cpu()
+            log_probs = torch.log_softmax(state.last_logits.double(), dim=-1).cpu() if want_last else None
             for row, i in enumerate(chunk):
                 if scores is not None:
                     logodds[i] = propensity_from_scores(scores[row])
-                last[i] = log_probs[row]
-    return logodds, torch.stack(last)
+                if want_last:
+                    last[i] = log_probs[row]
+    return logodds, (torch.stack(last) if want_last else None)
 
 
 def _kl(reference: torch.Tensor, other: torch.Tensor) -> float:
@@ -165,37 +167,65 @@ def _kl(reference: torch.Tensor, other: torch.Tensor) -> float:
     return float((reference.exp() * (reference - other)).sum(-1).mean())
 
 
-def _score(model, candidates, units, scales, harmful, harmless, openers, config, progress, what: str) -> list[dict]:
-    """bypass / induce / KL of each (position index, layer) in ``candidates`` on the given contexts.
+SCORE_PARTS = ("bypass", "kl", "induce")
 
-    ``candidates_per_pass`` candidates share each forward pass (rows steered per row), which keeps
-    the batches full and the Python overhead of 90 ablation hooks per pass amortised.
+
+def _score(model, candidates, units, scales, harmful, harmless, openers, config, progress, what: str,
+           parts: tuple[str, ...] = SCORE_PARTS) -> list[dict]:
+    """The ``parts`` of bypass / KL / induce of each (position index, layer) in ``candidates``.
+
+    bypass: harmful rows under all-layer ablation, scored on the openers; kl: harmless rows under
+    the same ablation, last-position distribution only (no opener pass); induce: harmless rows with
+    the vector added, scored on the openers. ``candidates_per_pass`` candidates share each forward
+    pass (rows steered per row), which keeps the batches full and the Python overhead of 90 ablation
+    hooks per pass amortised.
     """
     n_pos = units.shape[0]
     rows: list[dict] = []
     step = config.candidates_per_pass
+    h, b = len(harmful), len(harmless)
     for start in range(0, len(candidates), step):
         group = candidates[start:start + step]
-        contexts, steers, spans = [], [], []
+        scored, scored_steers, plain, plain_steers, spans = [], [], [], [], []
         for p, layer in group:
             unit, scale = units[p, layer], float(scales[p, layer])
             ablation = row_steer(Cell(layer, "ablate_all", 1.0), unit, scale, HOOK_POINT)
-            addition = row_steer(Cell(layer, "add", 1.0), unit, scale, HOOK_POINT)
-            begin = len(contexts)
-            contexts += harmful + harmless + harmless
-            steers += [ablation] * (len(harmful) + len(harmless)) + [addition] * len(harmless)
-            spans.append(begin)
-        logodds, last = _group_scores(model, contexts, steers, openers, config.batch_size)
-        for (p, layer), begin in zip(group, spans):
-            h, b = len(harmful), len(harmless)
-            rows.append({"position": p - n_pos, "layer": layer, "scale": float(scales[p, layer]),
-                         "bypass_score": float(logodds[begin:begin + h].mean()),
-                         "induce_score": float(logodds[begin + h + b:begin + h + 2 * b].mean()),
-                         "ablated_last": last[begin + h:begin + h + b]})
+            span = {}
+            if "bypass" in parts:
+                span["bypass"] = len(scored)
+                scored += harmful
+                scored_steers += [ablation] * h
+            if "induce" in parts:
+                span["induce"] = len(scored)
+                scored += harmless
+                scored_steers += [row_steer(Cell(layer, "add", 1.0), unit, scale, HOOK_POINT)] * b
+            if "kl" in parts:
+                span["kl"] = len(plain)
+                plain += harmless
+                plain_steers += [ablation] * b
+            spans.append(span)
+        logodds = _group_scores(model, scored, scored_steers, openers, config.batch_size, want_last=False)[0] if scored else None
+        last = _group_scores(model, plain, plain_steers, None, config.batch_size)[1] if plain else None
+        for (p, layer), span in zip(group, spans):
+            row = {"position": p - n_pos, "layer": layer, "scale": float(scales[p, layer])}
+            if "bypass" in span:
+                row["bypass_score"] = float(logodds[span["bypass"]:span["bypass"] + h].mean())
+            if "induce" in span:
+                row["induce_score"] = float(logodds[span["induce"]:span["induce"] + b].mean())
+            if "kl" in span:
+                row["ablated_last"] = last[span["kl"]:span["kl"] + b]
+            rows.append(row)
         done = start + len(group)
         if done % 30 < step or done == len(candidates):
             progress(f"direction select: {what} {done}/{len(candidates)} candidates")
     return rows
+
+
+def _still_open(frame, kl_column: str, n_layers: int, config: SelectionConfig):
+    """Candidates whose screening leaves them a chance: early enough, a contrast, KL within the slack."""
+    cutoff = int(n_layers * (1.0 - config.prune_layer_fraction))
+    return ((frame["layer"] < cutoff) & (frame["scale"] >= DEGENERATE_SCALE)
+            & (frame[kl_column] <= config.kl_threshold * config.screen_slack))
 
 
 def score_candidates(model, units: torch.Tensor, scales: torch.Tensor, harmful_val: PromptSet, harmless_val: PromptSet,
@@ -207,7 +237,9 @@ def score_candidates(model, units: torch.Tensor, scales: torch.Tensor, harmful_v
     validation prompts of each side, and the ``finalists`` best screened candidates that pass the
     filters (KL and induce relaxed by ``screen_slack``) are scored again on the whole validation
     split; the filters and the choice use those final scores. ``stage`` says which a row holds;
-    the screening scores are kept as ``screen_*`` for every candidate.
+    the screening scores are kept as ``screen_*`` for every candidate. The screening's induce score
+    is computed only for candidates that the layer, contrast and KL screens leave open (it cannot
+    change the fate of the others); the rest have NaN there.
     """
     import pandas as pd
 
@@ -219,13 +251,20 @@ def score_candidates(model, units: torch.Tensor, scales: torch.Tensor, harmful_v
     base_harmless, base_last = _group_scores(model, harmless, None, openers, config.batch_size)
     k = config.screen_prompts
     every = [(p, layer) for p in range(n_pos) for layer in range(n_layers)]
+    screening = f"screened on {min(k, len(harmful))} + {min(k, len(harmless))} prompts"
     screened = pd.DataFrame(_score(model, every, units, scales, harmful[:k], harmless[:k], openers, config, progress,
-                                   f"screened on {min(k, len(harmful))} + {min(k, len(harmless))} prompts"))
+                                   f"{screening} (bypass, KL)", parts=("bypass", "kl")))
     screened["kl"] = [_kl(base_last[:k], last) for last in screened.pop("ablated_last")]
+    # The induce score is screened only where it can still matter: a late-layer, contrast-free or
+    # KL-failing candidate is out whatever its induce score (a third of the screening saved).
+    open_ = screened[_still_open(screened, "kl", n_layers, config)]
+    induced = pd.DataFrame(_score(model, [(int(p) + n_pos, int(layer)) for p, layer in zip(open_["position"], open_["layer"])],
+                                  units, scales, harmful[:k], harmless[:k], openers, config, progress,
+                                  f"{screening} (induce, the {len(open_)} that pass KL and layer)", parts=("induce",)),
+                           columns=["position", "layer", "induce_score"])
+    screened = screened.merge(induced[["position", "layer", "induce_score"]], on=["position", "layer"], how="left")
     frame = screened.rename(columns={c: f"screen_{c}" for c in ("bypass_score", "induce_score", "kl")})
-    cutoff = int(n_layers * (1.0 - config.prune_layer_fraction))
-    eligible = frame[(frame["layer"] < cutoff) & (frame["scale"] >= DEGENERATE_SCALE)
-                     & (frame["screen_kl"] <= config.kl_threshold * config.screen_slack)
+    eligible = frame[_still_open(frame, "screen_kl", n_layers, config)
                      & (frame["screen_induce_score"] >= config.induce_threshold - config.screen_slack_logodds)]
     finalists = eligible.sort_values(["screen_bypass_score", "layer", "position"]).head(config.finalists)
     final = pd.DataFrame(_score(model, [(int(p) + n_pos, int(layer)) for p, layer in zip(finalists["position"], finalists["layer"])],
@@ -257,7 +296,7 @@ def apply_filters(frame, n_layers: int, config: SelectionConfig):
     reasons = []
     for row in frame.itertuples():
         why = []
-        if any(math.isnan(v) for v in (row.bypass_score, row.induce_score, row.kl)):
+        if any(math.isnan(v) for v in (row.bypass_score, row.kl)):
             why.append("nan")
         if row.scale < DEGENERATE_SCALE:  # no contrast at this position (e.g. the embeddings of template tokens)
             why.append("degenerate")
@@ -269,6 +308,8 @@ def apply_filters(frame, n_layers: int, config: SelectionConfig):
             why.append("induce")
         if getattr(row, "stage", "final") != "final":
             why.append("screened")
+        if math.isnan(row.induce_score) and not why:  # unscored induce is a reason only if nothing else is
+            why.append("nan")
         reasons.append(",".join(why))
     frame["discarded"] = reasons
     survivors = frame[frame["discarded"] == ""]

@@ -62,9 +62,48 @@ def test_scores_of_every_candidate_on_a_real_model_are_deterministic(tiny_llama)
     units = (means / scales.clamp_min(1e-12)[..., None]).float()  # as _compute does: a zero contrast stays zero
     frame = sel.score_candidates(tiny_llama, units, scales, harmful_val, harmless_val, CONFIG)
     assert len(frame) == 2 * tiny_llama.n_layers and (frame["stage"] == "final").sum() <= CONFIG.finalists
-    assert frame[["bypass_score", "induce_score", "kl"]].notna().all().all() and (frame["kl"] >= -1e-9).all()
+    assert frame[["bypass_score", "kl"]].notna().all().all() and (frame["kl"] >= -1e-9).all()
+    assert frame.loc[frame["stage"] == "final", "induce_score"].notna().all()
     again = sel.score_candidates(tiny_llama, units, scales, harmful_val, harmless_val, CONFIG)
     pd.testing.assert_frame_equal(frame, again)
+
+
+def _units(model):
+    harmful_train, harmful_val = sel.split_build_part(HARMFUL)
+    harmless_train, harmless_val = sel.split_build_part(HARMLESS)
+    means = sel._mean_diffs(model, harmful_train, harmless_train, 2, model.n_layers).double().mean(0)
+    scales = means.norm(dim=-1)
+    return (means / scales.clamp_min(1e-12)[..., None]).float(), scales, harmful_val, harmless_val
+
+
+def test_the_screen_scores_induce_only_where_layer_and_kl_leave_a_chance(tiny_llama):
+    units, scales, harmful_val, harmless_val = _units(tiny_llama)
+    loose_kl = sel.SelectionConfig(**{**CONFIG.__dict__, "kl_threshold": 1e9})
+    frame = sel.score_candidates(tiny_llama, units, scales, harmful_val, harmless_val, loose_kl)
+    closed = (frame["layer"] >= int(tiny_llama.n_layers * 0.8)) | (frame["scale"] < sel.DEGENERATE_SCALE)
+    assert closed.any() and (~closed).any()  # late layers, and layer 0 (the template tokens' embeddings: no contrast)
+    assert frame.loc[closed, "screen_induce_score"].isna().all()
+    assert frame.loc[~closed, "screen_induce_score"].notna().all()  # no KL fails at this threshold
+    strict_kl = sel.SelectionConfig(**{**CONFIG.__dict__, "kl_threshold": -1.0})  # every candidate fails KL
+    frame = sel.score_candidates(tiny_llama, units, scales, harmful_val, harmless_val, strict_kl)
+    assert frame["screen_induce_score"].isna().all() and frame["screen_kl"].notna().all()
+    assert (sel.apply_filters(frame, tiny_llama.n_layers, strict_kl)["discarded"].str.contains("kl")).all()
+
+
+def test_scoring_parts_apart_gives_the_scores_of_scoring_them_together(tiny_llama):
+    units, scales, harmful_val, harmless_val = _units(tiny_llama)
+    encode = lambda prompts: [tiny_llama.encode(tiny_llama.format_prompt(p.prompt)) for p in prompts]  # noqa: E731
+    harmful, harmless = encode(harmful_val), encode(harmless_val)
+    openers = sel.opener_prefixes(tiny_llama)
+    candidates = [(p, layer) for p in range(2) for layer in range(tiny_llama.n_layers)]
+    args = (tiny_llama, candidates, units, scales, harmful, harmless, openers, CONFIG, lambda m: None, "test")
+    together = sel._score(*args)
+    apart = zip(sel._score(*args, parts=("bypass", "kl")), sel._score(*args, parts=("induce",)))
+    for whole, (ablated, induced) in zip(together, apart):
+        assert whole["bypass_score"] == pytest.approx(ablated["bypass_score"], abs=1e-5)
+        assert whole["induce_score"] == pytest.approx(induced["induce_score"], abs=1e-5)
+        assert (whole["ablated_last"] - ablated["ablated_last"]).abs().max() < 1e-5
+        assert "induce_score" not in ablated and "bypass_score" not in induced
 
 
 def test_a_model_that_does_not_refuse_has_no_direction_to_select(tiny_llama, tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -37,7 +38,8 @@ def selection_figure(candidates: pd.DataFrame, record: dict) -> Figure:
     fig = Figure(figsize=(16, 2.5 + 0.75 * len(positions) * 3), dpi=150, layout="constrained")
     axes = fig.subplots(3, 1, squeeze=False)[:, 0]
     cutoff = int(n_layers * (1.0 - record["config"]["prune_layer_fraction"]))
-    for ax, (column, title, cmap) in zip(axes, _PANELS):
+    for ax, (column, title, name) in zip(axes, _PANELS):
+        cmap = matplotlib.colormaps[name].with_extremes(bad="0.85")  # grey: not scored
         grid = np.full((len(positions), n_layers), np.nan)
         for row in candidates.itertuples():
             grid[positions.index(row.position), row.layer] = getattr(row, column)
@@ -69,7 +71,8 @@ def selection_figure(candidates: pd.DataFrame, record: dict) -> Figure:
         f"bypass {chosen['bypass_score']:+.2f}, induce {chosen['induce_score']:+.2f}, KL {chosen['kl']:.3f}")
     fig.suptitle(f"diff-in-means candidates of {record['model']}: {summary}\n"
                  "x = fails a filter (KL, induce, late layer, no contrast); o = finalist scored on the whole "
-                 "validation split; unmarked = screening scores only")
+                 "validation split; unmarked = screening scores only; grey = not scored (induce is screened only "
+                 "where layer and KL leave a chance)")
     return fig
 
 
