@@ -20,6 +20,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +44,7 @@ from steerbench.vocab import (  # noqa: E402
     INTERVENTIONS,
 )
 # core split -> the config key naming its prompt file
+MAX_NEW_TOKENS = 2048  # more is no study of refusal openings, and hours of generation per cell on a CPU
 PROMPT_PATH_KEYS = {split: f"{split}_path" for split in CORE_SPLITS}
 
 
@@ -155,7 +158,7 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _int(minimum: int, optional: bool = False) -> Callable[[Any], int | None]:
+def _int(minimum: int, optional: bool = False, maximum: int | None = None) -> Callable[[Any], int | None]:
     def check(value: Any) -> int | None:
         if optional and value is None:
             return None
@@ -163,6 +166,8 @@ def _int(minimum: int, optional: bool = False) -> Callable[[Any], int | None]:
             raise _Invalid(f"{value!r} is not an integer")
         if value < minimum:
             raise _Invalid(f"{value} is below the minimum {minimum}")
+        if maximum is not None and value > maximum:
+            raise _Invalid(f"{value} is above the maximum {maximum}")
         return value
 
     return check
@@ -170,7 +175,7 @@ def _int(minimum: int, optional: bool = False) -> Callable[[Any], int | None]:
 
 def _float(low: float, high: float = float("inf"), low_open: bool = False) -> Callable[[Any], float]:
     def check(value: Any) -> float:
-        if not _is_number(value):
+        if not _is_number(value) or math.isnan(value):
             raise _Invalid(f"{value!r} is not a number")
         if value < low or value > high or (low_open and value == low):
             raise _Invalid(f"{value} is out of range")
@@ -204,7 +209,11 @@ def _list_of(check_item: Callable[[Any], Any]) -> Callable[[Any], tuple]:
             raise _Invalid(f"{value!r} is not a list")
         if not value:
             raise _Invalid("the list is empty")
-        return tuple(check_item(item) for item in value)
+        items = tuple(check_item(item) for item in value)
+        repeated = next((item for i, item in enumerate(items) if item in items[:i]), None)
+        if repeated is not None:  # a repeated grid value would run (and count) the same cells twice
+            raise _Invalid(f"{repeated!r} is listed twice")
+        return items
 
     return check
 
@@ -216,8 +225,8 @@ def _layer(value: Any) -> int | float:
 
 
 def _alpha(value: Any) -> float:
-    if not _is_number(value):
-        raise _Invalid(f"alpha {value!r} is not a number")
+    if not _is_number(value) or not math.isfinite(value):
+        raise _Invalid(f"alpha {value!r} is not a finite number")
     if value < 0:
         raise _Invalid(f"alpha {value} is negative")
     return float(value)
@@ -247,7 +256,9 @@ _FIELDS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "harm_train_path": (_text(optional=True), "a .jsonl prompt file (e.g. from `steerbench prompts ingest`), or null"),
     "harm_test_path": (_text(optional=True), "a .jsonl prompt file (e.g. from `steerbench prompts ingest`), or null"),
     "benign_path": (_text(optional=True), "a .jsonl prompt file (e.g. from `steerbench prompts ingest`), or null"),
-    "generation.max_new_tokens": (_int(1), "an integer >= 1"),
+    "generation.max_new_tokens": (_int(1, maximum=MAX_NEW_TOKENS),
+                                  f"an integer from 1 to {MAX_NEW_TOKENS} (the study reads a completion's opening; "
+                                  "the full profile uses 80)"),
     "generation.temperature": (_float(0.0), "a number >= 0 (0 = greedy)"),
     "generation.top_p": (_float(0.0, 1.0, low_open=True), "a number in (0, 1]"),
     "generation.samples_per_prompt": (_int(1), "an integer >= 1"),
@@ -426,7 +437,25 @@ def load_config(
             if key in _PATH_KEYS and value is not None and not Path(value).is_absolute():
                 value = str(base / value)
             merged[key] = value
-    return resolve_direction(_build(merged, rootdir), explicit)
+    config = resolve_direction(_build(merged, rootdir), explicit)
+    for key in ("results_dir", "cache_dir"):
+        where = next((settings[key][1] for _, settings in reversed(sources) if key in settings), f"{key} (default)")
+        _check_writable_directory(Path(getattr(config, key)), where)
+    return config
+
+
+def _check_writable_directory(path: Path, where: str) -> None:
+    """Fail now, not after the model work, when ``path`` cannot become a directory we write to."""
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{where}: {path} is a file, not a directory; name a directory (it is created if missing)")
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"{where}: {existing} is a file, so {path} cannot be created; name a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{where}: {existing} is not writable, so nothing could be saved in {path}; "
+                          "name a directory you can write to")
 
 
 def resolve_direction(config: "StudyConfig", explicit: set[str] = frozenset()) -> "StudyConfig":

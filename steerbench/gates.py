@@ -91,8 +91,9 @@ def load_gates(path: Path | str) -> Gates:
         mark = getattr(error, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{path}{line}: invalid YAML ({getattr(error, 'problem', error)}); fix the syntax") from None
-    if data is None:
-        return Gates(source=str(path))
+    if data is None:  # an empty file would silently judge nothing
+        raise ConfigError(f"{path}: the gates file is empty, so no verdict would be gated; write at least one gate "
+                          "(question: {metric: {max: x}}), or leave out --gates for data/gates/default.yaml")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}:1: expected a mapping question -> metric -> {{max: x}} or {{min: x}}")
     gates = []

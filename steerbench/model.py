@@ -190,6 +190,7 @@ def resolve_source(name: str) -> ModelSource:
                 f"model directory {path} has no config.json; point --model at an HF checkpoint "
                 "directory (config.json + *.safetensors + tokenizer files)"
             )
+        _check_model_config(path / "config.json")
         return ModelSource(name, path.resolve(), None, None)
     spec = MODEL_REGISTRY.get(name)
     if spec is not None and spec.organism:
@@ -261,13 +262,48 @@ def layer_count(name: str) -> int:
     return int(AutoConfig.from_pretrained(resolve_source(name).checkpoint_dir).num_hidden_layers)
 
 
+SUPPORTED_DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+
+def _check_model_config(path: Path) -> None:
+    """A checkpoint's config.json must be a JSON object naming its architecture (else one line, not a traceback)."""
+    import json
+
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        where = f":{error.lineno}" if isinstance(error, json.JSONDecodeError) else ""
+        raise ModelUnavailableError(f"{path}{where}: not a readable JSON config ({error.__class__.__name__}: "
+                                    f"{getattr(error, 'msg', error)}); restore the checkpoint's config.json") from None
+    if not isinstance(config, dict) or not config.get("model_type"):
+        raise ModelUnavailableError(f"{path}: has no model_type, so transformers cannot tell the architecture; "
+                                    "restore the checkpoint's config.json")
+
+
 def pick_device(device: str | None) -> str:
+    """The torch device to run on: ``device`` checked against this machine (None / auto picks).
+
+    Raises:
+        ConfigError: an unknown device string, CUDA (or that CUDA index) or MPS absent here.
+    """
     import torch
 
     if device in (None, "", "auto"):
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise ConfigError(f"--device {device}: not a device string; use cpu, cuda, cuda:N, mps or auto") from None
+    if parsed.type not in SUPPORTED_DEVICE_TYPES:
+        raise ConfigError(f"--device {device}: steerbench runs on {', '.join(SUPPORTED_DEVICE_TYPES)}; use --device cpu")
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
+        count = torch.cuda.device_count()
+        if parsed.index is not None and parsed.index >= count:
+            raise ConfigError(f"--device {device}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}")
+    if parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"--device {device}: MPS is not available on this machine; use --device cpu")
     return device
 
 

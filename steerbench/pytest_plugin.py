@@ -25,12 +25,14 @@ from steerbench import progress
 from steerbench.config import FLAGS, PROMPT_PATH_KEYS, StudyConfig, load_config
 from steerbench.errors import ConfigError, DataError, SteerbenchError
 from steerbench.gates import Gates, load_gates
+from steerbench.model import pick_device
 from steerbench.records import EvalRecord
 
 EVAL_PROPERTY = "steerbench.eval"
 ROWS_PROPERTY = "steerbench.rows"
 RUN_INFO_PROPERTY = "steerbench.run_info"
 ARTIFACT_PROPERTY = "steerbench.artifact"
+ERROR_PROPERTY = "steerbench.errored"  # the test raised something other than a failed assertion (or errored in setup/teardown)
 _FIXTURES = frozenset({"record_eval", "record_rows", "record_run_info", "record_artifact", "steer_config", "steer_gates"})
 
 study_key = pytest.StashKey[StudyConfig]()
@@ -94,6 +96,7 @@ def pytest_configure(config: pytest.Config) -> None:
         )
         gates = load_gates(study.gates) if study.gates else Gates()
         _check_prompt_files(study)
+        pick_device(study.device)  # an unknown or absent device fails here, before any test
     except (ConfigError, DataError) as error:
         raise pytest.UsageError(f"steerbench: {error}") from None
     config.stash[study_key] = study
@@ -113,6 +116,20 @@ def _check_prompt_files(study: StudyConfig) -> None:
 
     for split, key in PROMPT_PATH_KEYS.items():
         check_prompt_file(Path(getattr(study, key)), split)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """Tell an error from a failure: a gate or assertion that fails is a result (the run is
+    published); any other exception, or a failure in setup or teardown, means the run is not sound.
+    Marked on the report's user_properties, which travel from xdist workers to the controller."""
+    outcome = yield
+    report = outcome.get_result()
+    if not report.failed or call.excinfo is None:
+        return
+    if report.when == "call" and call.excinfo.errisinstance((AssertionError, pytest.fail.Exception)):
+        return
+    report.user_properties.append((ERROR_PROPERTY, f"{call.excinfo.typename} in {report.when}"))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -196,6 +213,7 @@ class Recorder:
         self.started = time.time()
         self.properties: dict[str, list[tuple[str, str]]] = {}  # nodeid -> its latest user_properties
         self.outcomes: dict[str, str] = {}
+        self.errors: dict[str, str] = {}  # nodeid -> "<exception type> in <phase>" of the tests that errored
         self.durations: dict[str, float] = defaultdict(float)
         self.evals: list[dict[str, Any]] = []
         self.run_dir: Path | None = None
@@ -207,9 +225,12 @@ class Recorder:
             self.properties[report.nodeid] = ours
         self.durations[report.nodeid] += report.duration
         previous = self.outcomes.get(report.nodeid)
-        if report.failed:
+        if report.failed and any(name == ERROR_PROPERTY for name, _ in report.user_properties):
+            self.outcomes[report.nodeid] = "errored"
+            self.errors.setdefault(report.nodeid, next(v for n, v in report.user_properties if n == ERROR_PROPERTY))
+        elif report.failed and previous != "errored":
             self.outcomes[report.nodeid] = "failed"
-        elif report.skipped and previous != "failed":
+        elif report.skipped and previous not in ("failed", "errored"):
             self.outcomes[report.nodeid] = "skipped"
         elif report.when == "call" and previous is None:
             self.outcomes[report.nodeid] = "passed"
@@ -247,6 +268,13 @@ class Recorder:
         if exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
             self.notes.append(f"no run directory written: the session ended with exit status {int(exitstatus)}")
             return
+        if self.errors:
+            first = ", ".join(f"{nodeid} ({why})" for nodeid, why in list(sorted(self.errors.items()))[:3])
+            self.notes.append(
+                f"no run directory written: {len(self.errors)} test(s) errored, so the run is incomplete: {first}"
+                f"{' ...' if len(self.errors) > 3 else ''}; fix the error and re-run (finished cells stay cached in "
+                f"{self.study.cache_dir})")
+            return
         failed_gates = [e for e in self.evals if e["verdict"] == "FAIL"]
         if failed_gates and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -266,7 +294,9 @@ class Recorder:
             "run_info": run_info,
             "model_fingerprint": run_info.get("model_fingerprint"),
             "gates_file": self.study.gates,
+            "complete": True,  # written only when no test errored and the session was not interrupted
             "tests": _count(self.outcomes.values()),
+            "errored": sorted(self.errors),
             "invocation": {
                 "args": list(self.config.invocation_params.args),
                 "workers": getattr(self.config.option, "numprocesses", None) or 0,
@@ -292,6 +322,10 @@ class Recorder:
         if not self.evals and not self.notes and self.run_dir is None:
             return
         terminalreporter.write_sep("=", "steerbench")
+        counts = _count(self.outcomes.values())
+        terminalreporter.write_line(
+            f"tests: {counts['passed']} passed, {counts['failed']} failed (a gate or assertion), {counts['errored']} "
+            f"errored (an exception; pytest counts those in the call as failed), {counts['skipped']} skipped")
         for line in summarize(self.evals):
             terminalreporter.write_line(line)
         for note in self.notes:
@@ -301,7 +335,7 @@ class Recorder:
 
 
 def _count(outcomes) -> dict[str, int]:
-    counts = {"passed": 0, "failed": 0, "skipped": 0}
+    counts = {"passed": 0, "failed": 0, "errored": 0, "skipped": 0}
     for outcome in outcomes:
         counts[outcome] = counts.get(outcome, 0) + 1
     return counts
@@ -345,7 +379,7 @@ def summarize(evals: list[dict[str, Any]], max_listed: int = 10) -> list[str]:
 def _cell_status(records: list[dict[str, Any]]) -> str:
     verdicts = {r["verdict"] for r in records}
     outcomes = {r["outcome"] for r in records}
-    if "FAIL" in verdicts or "failed" in outcomes:
+    if "FAIL" in verdicts or outcomes & {"failed", "errored"}:
         return "failed"
     if "INCONCLUSIVE" in verdicts:
         return "inconclusive"

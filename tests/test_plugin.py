@@ -203,6 +203,61 @@ def test_fail_verdict_fails_the_session(project):
     assert list(pd.read_parquet(run / "evals.parquet")["verdict"]) == ["FAIL"]
 
 
+ERRORED = '''
+import pytest
+
+from steerbench.records import EvalRecord
+
+
+def _record(record_eval):
+    record_eval(EvalRecord(question="sanity", cell="c", layer=1, intervention="add", alpha=1.0,
+                           metric="m", value=0.0, ci_low=0.0, ci_high=0.0, n=1))
+
+
+def test_records_then_crashes(record_eval):
+    _record(record_eval)
+    raise RuntimeError("CUDA error: no kernel image is available")
+
+
+@pytest.fixture
+def broken_model():
+    raise OSError("the weights are not there")
+
+
+def test_setup_errors(broken_model, record_eval):
+    _record(record_eval)
+
+
+def test_fine(record_eval):
+    _record(record_eval)
+'''
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_a_session_with_an_errored_test_publishes_no_run(project, workers):
+    project.makepyfile(test_errored=textwrap.dedent(ERRORED))
+    result = _run(project, "test_errored.py", "-n", workers)
+    result.assert_outcomes(passed=1, failed=1, errors=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines([
+        "*tests: 1 passed, 0 failed (a gate or assertion), 2 errored (an exception*), 0 skipped*",
+        "*no run directory written: 2 test(s) errored, so the run is incomplete: "
+        "test_errored.py::test_records_then_crashes (RuntimeError in call), "
+        "test_errored.py::test_setup_errors (OSError in setup)*",
+    ])
+    assert _runs(project) == [] and not (project.path / "out" / "latest").exists()
+
+
+def test_a_published_run_says_it_is_complete_and_how_its_tests_ended(project):
+    project.makepyfile(test_broken=textwrap.dedent(BROKEN))
+    result = _run(project, "test_study.py", "test_broken.py")
+    result.stdout.fnmatch_lines(["*tests: 4 passed, 0 failed (a gate or assertion), 0 errored*"])
+    (run,) = _runs(project)  # a FAIL verdict is a finding: the run is published
+    record = json.loads((run / "run.json").read_text())
+    assert record["complete"] is True and record["errored"] == []
+    assert record["tests"] == {"passed": 4, "failed": 0, "errored": 0, "skipped": 0}
+
+
 def test_k_sanity_selects_only_sanity_tests(project):
     result = _run(project, "test_study.py", "-k", "sanity")
     result.assert_outcomes(passed=1, deselected=2)
@@ -223,3 +278,16 @@ def test_bad_alphas_flag_is_a_one_line_usage_error(project):
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     errors = [line for line in result.stderr.lines if line.strip()]
     assert errors == ["ERROR: steerbench: flag --alphas: alpha -1 is negative; expected a non-empty list of numbers >= 0, such as 0, 0.5, 1"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--device", "tpu"), "steerbench: --device tpu: not a device string; use cpu, cuda, cuda:N, mps or auto"),
+    (("--results-dir", "test_study.py"), "is a file, not a directory"),
+    (("--alphas", "0,nan"), "alpha nan is not a finite number"),
+])
+def test_bad_device_and_paths_fail_before_any_test_and_publish_nothing(project, args, message):
+    result = _run(project, "test_study.py", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = [line for line in result.stderr.lines if line.strip()]
+    assert len(errors) == 1 and message in errors[0], errors
+    assert not (project.path / "out").exists()

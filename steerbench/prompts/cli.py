@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from steerbench.errors import DataError
 from steerbench.prompts.load import default_prompt_dir
 from steerbench.prompts.shift import format_shift_report
 from steerbench.prompts.taxonomy import load_taxonomy
@@ -49,8 +50,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     validate.set_defaults(func=run_validate)
 
 
+def _output_path(path: Path, flag: str, *, directory: bool) -> None:
+    """One line (exit 2) before any work when ``path`` cannot be written as asked."""
+    if directory and path.exists() and not path.is_dir():
+        raise DataError(f"{flag} {path}: a file, not a directory; name a directory (it is created if missing)")
+    if not directory:
+        if path.is_dir():
+            raise DataError(f"{flag} {path}: a directory; name the .jsonl file to write, e.g. {path / 'my_prompts.jsonl'}")
+        if not path.parent.is_dir():
+            raise DataError(f"{flag} {path}: the directory {path.parent} does not exist; create it first")
+
+
 def run_make(args: argparse.Namespace) -> int:
     from steerbench.prompts.make import make_prompt_files
+
+    _output_path(args.out_dir, "--out-dir", directory=True)
 
     paths = make_prompt_files(args.out_dir, n_train=args.n_train, n_test=args.n_test, n_benign=args.n_benign,
                               seed=args.seed)
@@ -61,6 +75,8 @@ def run_make(args: argparse.Namespace) -> int:
 
 def run_ingest(args: argparse.Namespace) -> int:
     from steerbench.prompts.ingest import ingest_file
+
+    _output_path(args.out, "--out", directory=False)
 
     prompt_set = ingest_file(args.file, args.out, split=args.split, expected_behavior=args.expected_behavior,
                              taxonomy=load_taxonomy(args.taxonomy_dir))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -189,7 +190,15 @@ def _row_to_prompt(source: Path, line: int, row: Any, default_id: str, expected_
         raise ValueError(f"prompt must be text, got {type(text).__name__}")
     if not text.strip():
         raise ValueError("empty prompt")
-    prompt_id = str(fields.pop("id", default_id)).strip()
+    raw_id = fields.pop("id", default_id)
+    if not isinstance(raw_id, (str, int)) or isinstance(raw_id, bool):  # true -> "True", 3.0 -> "3.0", 1e3 -> "1000.0"
+        raise ValueError(f"id {json.dumps(raw_id)} is a {type(raw_id).__name__}; give ids as text (\"3.0\") or integers")
+    for name, value in (("prompt", text), ("id", str(raw_id)), *((k, v) for k, v in fields.items() if isinstance(v, str))):
+        bad = next((char for char in value if unicodedata.category(char) == "Cc" and char not in "\t\n\r"), None)
+        if bad is not None:
+            raise ValueError(f"{name} holds the control character U+{ord(bad):04X}; remove it (only tab and newlines "
+                             "are kept)")
+    prompt_id = str(raw_id).strip()
     if not prompt_id or any(char.isspace() for char in prompt_id):
         raise ValueError(f"id {prompt_id!r} must be non-empty and contain no whitespace")
     return Prompt(id=prompt_id, prompt=text, meta=_meta(fields, expected_behavior, taxonomy, f"{source.name}:{line}"))

@@ -86,6 +86,10 @@ def _study_problems(directory: Path, parsed: list[ParsedFile], taxonomy: Taxonom
         f"{directory}: missing {name}.jsonl (regenerate with `steerbench prompts make --out-dir {directory}`)"
         for name in missing
     ]
+    unreadable = [file.path.name for file in parsed if not file.prompts and file.problems]
+    if unreadable:  # every check across files would report the unread file's prompts as missing
+        return problems + [f"{directory}: the checks across files (parents, pairs, sizes, families, overlap) wait "
+                           f"until {', '.join(unreadable)} can be read; fix the line named above"]
     problems += _parent_link_problems(parsed)
     problems += _duplicate_text_problems(parsed)
     problems += _slice_file_problems(parsed, taxonomy)

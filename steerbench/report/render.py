@@ -57,21 +57,37 @@ def read_run(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """results, evals and run.json of a run directory (columns completed to the contract)."""
     missing = [name for name in RUN_FILES if not (run_dir / name).is_file()]
     if not run_dir.is_dir() or missing:
-        what = "does not exist" if not run_dir.is_dir() else f"lacks {', '.join(missing)}"
+        what = ("a file, not a directory" if run_dir.is_file() else "does not exist" if not run_dir.is_dir()
+                else f"lacks {', '.join(missing)}")
         raise SteerbenchError(f"{run_dir}: not a complete steerbench run directory ({what}); pass reports/runs/<run_id> or reports/latest")
-    results = pd.read_parquet(run_dir / "results.parquet")
+    results = _read_parquet(run_dir / "results.parquet")
     absent = [column for column in REQUIRED_COLUMNS if column not in results.columns]
     if absent and len(results):
         raise SteerbenchError(f"{run_dir / 'results.parquet'}: missing columns {', '.join(absent)}; see docs/CONTRACTS.md")
     for column in RESULT_COLUMNS:
         if column not in results.columns:
             results[column] = math.nan
-    evals = pd.read_parquet(run_dir / "evals.parquet")
+    evals = _read_parquet(run_dir / "evals.parquet")
     for column in EVAL_COLUMNS:
         if column not in evals.columns:
             evals[column] = math.nan
-    run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    try:
+        run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        where = f":{error.lineno}" if isinstance(error, json.JSONDecodeError) else ""
+        raise SteerbenchError(f"{run_dir / 'run.json'}{where}: not valid JSON ({getattr(error, 'msg', error)}); "
+                              "the run directory is damaged: re-run the session that wrote it") from None
+    if not isinstance(run, dict):
+        raise SteerbenchError(f"{run_dir / 'run.json'}: expected a JSON object; the run directory is damaged")
     return results, evals, run
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except Exception as error:  # pyarrow raises its own error types for every kind of damage
+        raise SteerbenchError(f"{path}: not a readable parquet file ({type(error).__name__}); the run directory is "
+                              "damaged: re-run the session that wrote it") from None
 
 
 def render_report(run_dir: Path | str) -> None:
