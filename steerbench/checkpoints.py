@@ -33,6 +33,7 @@ def converted_gguf_checkpoint(gguf_path: Path) -> Path:
     with FileLock(str(target) + ".lock"):
         if is_complete(target):
             return target
+        note_rebuild(target)
         partial = target.with_name(target.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
         _convert(gguf_path, partial)
@@ -75,22 +76,45 @@ def assembled_gguf(package: str, *, install: str) -> Path:
 
 
 def mark_complete(directory: Path, info: dict) -> None:
-    """Write ``DONE`` last: what the directory was made from and the size of every file in it."""
-    sizes = {p.name: p.stat().st_size for p in sorted(Path(directory).iterdir()) if p.is_file()}
-    (Path(directory) / "DONE").write_text(json.dumps({**info, "sizes": sizes}, sort_keys=True))
+    """Write ``DONE`` last: what the directory was made from, and the size and SHA-256 of every file in it."""
+    files = [p for p in sorted(Path(directory).iterdir()) if p.is_file()]
+    sizes = {p.name: p.stat().st_size for p in files}
+    hashes = {p.name: file_digest(p) for p in files}
+    (Path(directory) / "DONE").write_text(json.dumps({**info, "sizes": sizes, "sha256": hashes}, sort_keys=True))
+
+
+def completeness_problem(directory: Path) -> str | None:
+    """None when ``DONE`` exists and every file it lists is there with its recorded size and SHA-256."""
+    done = Path(directory) / "DONE"
+    try:
+        record = json.loads(done.read_text())
+    except FileNotFoundError:
+        return "it has no DONE marker (the conversion was cut off)"
+    except (OSError, ValueError):
+        return "its DONE marker is unreadable"
+    sizes, hashes = record.get("sizes") if isinstance(record, dict) else None, record.get("sha256") if isinstance(record, dict) else None
+    if not isinstance(sizes, dict) or not isinstance(hashes, dict):
+        return "its DONE marker records no file hashes (written by an older steerbench)"
+    for name, size in sizes.items():
+        path = Path(directory) / name
+        if not path.is_file() or path.stat().st_size != size:
+            return f"{name} is missing or has the wrong size"
+        if file_digest(path) != hashes.get(name):
+            return f"{name} does not match its recorded SHA-256"
+    return None
 
 
 def is_complete(directory: Path) -> bool:
-    """True when ``DONE`` exists and every file it lists is there with its recorded size."""
-    done = Path(directory) / "DONE"
-    try:
-        sizes = json.loads(done.read_text()).get("sizes")
-    except (OSError, ValueError):
-        return False
-    if not isinstance(sizes, dict):
-        return False
-    return all((Path(directory) / name).is_file() and (Path(directory) / name).stat().st_size == size
-               for name, size in sizes.items())
+    return completeness_problem(directory) is None
+
+
+def note_rebuild(directory: Path) -> None:
+    """One line when an existing checkpoint directory is found damaged and is about to be rebuilt."""
+    problem = completeness_problem(directory) if Path(directory).exists() else None
+    if problem is not None:
+        from steerbench.progress import report
+
+        report(f"checkpoint {directory} is damaged: {problem}; rebuilding it")
 
 
 def _convert(gguf_path: Path, out_dir: Path) -> None:
@@ -108,6 +132,20 @@ def _convert(gguf_path: Path, out_dir: Path) -> None:
         del model.config.quantization_config
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
+    _normalize_tokenizer_config(Path(out_dir) / "tokenizer_config.json")
+
+
+def _normalize_tokenizer_config(path: Path) -> None:
+    """transformers writes the loading session's ``local_files_only`` into tokenizer_config.json (true
+    under HF_HUB_OFFLINE), which would make the model's fingerprint, and every cache key and the
+    committed organism's recipe key, depend on the environment the conversion ran in. It is not a
+    property of the model: always write the value an ordinary session writes (false)."""
+    if not path.is_file():
+        return
+    config = json.loads(path.read_text(encoding="utf-8"))
+    if config.get("local_files_only", False) is not False:
+        config["local_files_only"] = False
+        path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def fingerprint(checkpoint_dir: Path) -> str:

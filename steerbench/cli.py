@@ -19,6 +19,7 @@ COMMAND_MODULES = {
     "bench": "steerbench.bench",
     "report": "steerbench.report.cli",
     "organism": "steerbench.organism.cli",
+    "cache": "steerbench.cache_cli",
 }
 
 

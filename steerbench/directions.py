@@ -18,7 +18,7 @@ from typing import Sequence
 
 import torch
 
-from steerbench.cache import atomic_write
+from steerbench.cache import atomic_write, seal
 from steerbench.errors import ConfigError
 from steerbench.forward import capture_residuals
 
@@ -198,6 +198,7 @@ def save_direction(direction: Direction, stem: Path) -> None:
     meta["stats"] = asdict(direction.stats)
     atomic_write(stem.with_suffix(".safetensors"), lambda p: save_file({"unit": direction.unit.contiguous()}, str(p)))
     atomic_write(stem.with_suffix(".json"), lambda p: p.write_text(json.dumps(meta, indent=2, sort_keys=True)))
+    seal(stem.with_suffix(".json"), [stem.with_suffix(".json"), stem.with_suffix(".safetensors")])
 
 
 def load_direction(stem: Path) -> Direction:

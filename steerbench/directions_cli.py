@@ -47,6 +47,8 @@ def run_build(args) -> int:
     except ValueError:
         raise ConfigError(f"--layer {args.layer}: give a block index (15), a negative index (-1) "
                           "or a depth fraction in [0, 1) (0.5)") from None
+    if Path(args.cache_dir).exists() and not Path(args.cache_dir).is_dir():
+        raise ConfigError(f"--cache-dir {args.cache_dir}: a file, not a directory; name a directory")
     resolve_source(args.model)  # fail fast, in one line, before anything heavy
     try:
         n_prompts = None if args.n_prompts in (None, "all") else int(args.n_prompts)
@@ -54,8 +56,6 @@ def run_build(args) -> int:
         n_prompts = 0
     if n_prompts is not None and n_prompts < 1:
         raise ConfigError(f"--n-prompts {args.n_prompts}: give a positive number or 'all'")
-    if Path(args.cache_dir).exists() and not Path(args.cache_dir).is_dir():
-        raise ConfigError(f"--cache-dir {args.cache_dir}: a file, not a directory; name a directory")
     config = StudyConfig(
         model=args.model, device=args.device, layers=(layer_arg,), cache_dir=args.cache_dir,
         direction=DirectionConfig(method=args.method, position=args.position, hook_point=args.hook_point,

@@ -79,7 +79,8 @@ def test_save_and_load_round_trip_without_pickle(tiny_neox, tmp_path, monkeypatc
     direction = build_directions(tiny_neox, HARMFUL, [1], provenance={"seed": 0})[1]
     stem = tmp_path / "dirs" / "L1-contrastive_prefix"
     save_direction(direction, stem)
-    assert sorted(p.name for p in stem.parent.iterdir()) == [stem.name + ".json", stem.name + ".safetensors"]
+    assert sorted(p.name for p in stem.parent.iterdir()) == [stem.name + ".json", stem.name + ".json.sha256",
+                                                           stem.name + ".safetensors"]  # the entry and its seal
     meta = json.loads(stem.with_suffix(".json").read_text())
     assert meta["layer"] == 1 and meta["scale"] == direction.scale and "unit" not in meta
 

@@ -160,3 +160,24 @@ def test_csv_ids_keep_their_text(tmp_path):
     source = tmp_path / "in.csv"
     source.write_text("id,prompt\n3.0,hello there\ntrue,hi again\n")
     assert ingest_file(source, tmp_path / "out.jsonl").ids() == ["3.0", "true"]
+
+
+def test_cache_verify_finds_a_damaged_entry_and_clear_removes_entries(cli, tmp_path, capsys, monkeypatch):
+    from steerbench.cache import cached
+
+    monkeypatch.setenv("STEERBENCH_HOME", str(tmp_path / "home"))
+    root = tmp_path / "cache"
+    for name in ("a", "b"):
+        cached(root / "rows" / f"{name}.parquet", lambda tmp: tmp.write_text("rows " * 20))
+    assert cli(["cache", "verify", "--cache-dir", str(root)]) == 0
+    assert "2 entries" in capsys.readouterr().out
+    (root / "rows" / "b.parquet").write_text("rows " * 19 + "rowz ")
+    assert cli(["cache", "verify", "--cache-dir", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "1 damaged or unsealed" in out and "b.parquet: b.parquet does not match its content hash" in out
+    assert cli(["cache", "clear", "--cache-dir", str(root), "--older-than", "1d"]) == 0  # all are newer
+    assert (root / "rows" / "a.parquet").exists()
+    assert cli(["cache", "clear", "--cache-dir", str(root)]) == 0
+    assert not any(p.is_file() for p in root.rglob("*")) and "removed" in capsys.readouterr().out
+    assert cli(["cache", "clear", "--cache-dir", str(root), "--older-than", "soon"]) == 2
+    assert "--older-than soon" in capsys.readouterr().err

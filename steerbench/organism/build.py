@@ -326,6 +326,7 @@ def merged_checkpoint(name: str, progress: Callable[[str], None] = print) -> tup
     with locked(target):
         if checkpoints.is_complete(target):
             return target, organism
+        checkpoints.note_rebuild(target)
         base_dir = resolve_source(recipe.base).checkpoint_dir
         partial = target.with_name(target.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)

@@ -12,7 +12,6 @@ directory) when it holds any of the three core files, else the prompt sets the p
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,7 +134,9 @@ def check_prompt_file(path: Path, split: str) -> None:
 
 def file_sha256(path: Path) -> str:
     """sha256 of a file's bytes (run.json records it for every prompt file the study read)."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    from steerbench.checkpoints import file_digest
+
+    return file_digest(Path(path))
 
 
 def load_split(name: str, data_dir: Path | None = None, *, root: Path | str | None = None) -> PromptSet:
