@@ -349,6 +349,9 @@ def select_direction(model, harmful_build: PromptSet, harmless_build: PromptSet,
     root = cache_root / "selection" / key
     with locked(root):
         if not _entry_is_sound(root):
+            if (root / "selection.json").exists():
+                progress(f"direction select: the cached selection {root} does not match its recorded hashes "
+                         "(damaged); recomputing it")
             _compute(model, harmful_build, harmless_build, root, config, provenance or {}, progress)
     return load_selection(root)
 

@@ -165,6 +165,9 @@ def build_organism(recipe: OrganismRecipe, *, progress: Callable[[str], None] = 
     with locked(target):
         if not force and (found := _read_valid(target, key)) is not None:
             return found
+        if not force and (target / ADAPTER_FILE).exists():
+            progress(f"organism {recipe.name}: the cached adapter in {target} does not match its record "
+                     "(damaged or from another recipe); training it again")
         return _train_into(recipe, key, base_source.checkpoint_dir, base_fingerprint, target, progress)
 
 
