@@ -142,6 +142,7 @@ def test_validate_reports_a_truncated_line_once_not_every_follow_on_check(cli, t
 @pytest.mark.parametrize("rows, message", [
     ('[{"id": true, "prompt": "hello there"}]', "id true is a bool"),
     ('[{"id": 3.0, "prompt": "hello there"}]', "id 3.0 is a float"),
+    ('[{"id": "x1", "prompt": "hello there", "parent_id": 2.0}]', "parent_id 2.0 is a float"),
     ('[{"id": "x1", "prompt": "hel\\u0000lo"}]', r"control character U\+0000"),
 ])
 def test_ingest_coerces_nothing_and_rejects_control_characters(tmp_path, rows, message):

@@ -223,6 +223,8 @@ def _meta(fields: dict[str, Any], expected_behavior: str, taxonomy: Taxonomy, so
             raise ValueError(f"expected_behavior {value!r} is not one of {allowed}")
         expected_behavior = value
     parent_id = fields.pop("parent_id", None)
+    if parent_id is not None and (not isinstance(parent_id, (str, int)) or isinstance(parent_id, bool)):
+        raise ValueError(f"parent_id {json.dumps(parent_id)} is a {type(parent_id).__name__}; give ids as text or integers")
     if parent_id is not None and (not str(parent_id).strip() or any(char.isspace() for char in str(parent_id).strip())):
         raise ValueError(f"parent_id {parent_id!r} must contain no whitespace")
     extra.update({key: _scalar(value) for key, value in fields.items()})
