@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from steerbench.cache import atomic_write
+from steerbench.cache import atomic_write, seal
 from steerbench.diagnostics import logit_lens, projections
 from steerbench.directions import build_directions
 from steerbench.errors import ConfigError
@@ -90,6 +90,7 @@ def test_direction_diagnostics(study, selection, verdicts, record_artifact, reco
                "mean_projection_harmless": float(seen.harmless[:, layer].mean()),
                "logit_lens_top": top, "logit_lens_bottom": bottom, "method_cosines": method_cosines}
     atomic_write(out / "direction_diagnostics.json", lambda tmp: tmp.write_text(json.dumps(summary, indent=2)))
+    seal(out / "direction_diagnostics.json", [out / "direction_diagnostics.json", *(out / name for name in figures)])
     for path in (out / "direction_diagnostics.json", selection.candidates_path, selection.root / "selection.json",
                  save_selection_figure(selection)):
         record_artifact(path)
