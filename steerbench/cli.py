@@ -20,6 +20,7 @@ COMMAND_MODULES = {
     "report": "steerbench.report.cli",
     "organism": "steerbench.organism.cli",
     "cache": "steerbench.cache_cli",
+    "detector": "steerbench.detector_cli",
 }
 
 

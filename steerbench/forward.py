@@ -271,6 +271,13 @@ def common_prefix_length(contexts: Sequence[Sequence[int]]) -> int:
     return k
 
 
+def template_prefix_length(model, contexts: Sequence[Sequence[int]]) -> int:
+    """Tokens every context shares *with the prompt template* (its system prompt and the user
+    turn's opening), never a batch's accidental common words: a row's computation then never
+    depends on which rows share its batch."""
+    return common_prefix_length([*contexts, model.template_probe]) if contexts else 0
+
+
 @torch.inference_mode()
 def shared_prefix_prefills(model, contexts: Sequence[Sequence[int]], steers: Sequence[RowSteer | None] | None = None,
                            *, batch_size: int = 32):

@@ -9,6 +9,7 @@ the weights are already on disk, and a hub model with no local weights fails wit
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import os
 from dataclasses import dataclass, field
@@ -158,6 +159,12 @@ class SteerModel:
     def encode(self, text: str) -> list[int]:
         """Token ids of an already formatted text (chat templates carry their own BOS)."""
         return list(self.tokenizer(text, add_special_tokens=not self.is_chat)["input_ids"])
+
+    @functools.cached_property
+    def template_probe(self) -> list[int]:
+        """Token ids of the prompt template around a marker no prompt holds: what it shares with a
+        formatted prompt is the template's fixed opening (system prompt, the user turn's header)."""
+        return self.encode(self.format_prompt("\u2063steerbench\u2063"))
 
 
 def resolve_layer(layer: int | float, n_layers: int) -> int:

@@ -44,10 +44,14 @@ METRICS_VERSION = "6"
 
 @functools.lru_cache(maxsize=1)
 def metrics_fingerprint() -> str:
-    """METRICS_VERSION and a hash of the text-metric source files: the scored rows' cache suffix."""
+    """METRICS_VERSION, a hash of the text-metric source files and the refusal classifier's weights:
+    the scored rows' cache suffix."""
+    from steerbench.metrics.classifier import load_classifier
+
     digest = hashlib.sha256(METRICS_VERSION.encode())
     for path in sorted((Path(__file__).resolve().parent / "metrics").glob("*.py")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    digest.update(b"classifier\0" + load_classifier().fingerprint.encode())
     return f"{METRICS_VERSION}-{digest.hexdigest()[:10]}"
 
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import math
 
-from steerbench.metrics import classify_outcome, confound_stats, representation_distance, score_helpfulness, score_refusal
+from steerbench.metrics import confound_stats, representation_distance, score_helpfulness, score_refusal
+from steerbench.metrics.classifier import study_outcomes
 from steerbench.metrics.logodds import fluency_logprobs, opener_prefixes, prefix_ids, propensity_from_scores
 
 # results.parquet: column -> pandas dtype, in order. The one definition (report, docs and tests read it).
@@ -121,14 +122,16 @@ def score_texts(frame):
     cached completions (steerbench.pipeline.METRICS_VERSION) instead of regenerating them.
     """
     frame = frame.copy()
+    texts = list(frame["completion"])
+    refusals = [score_refusal(text) for text in texts]
+    fluencies = [None if math.isnan(f) else float(f) for f in frame["fluency_logprob"]]
+    outcomes = study_outcomes(texts, fluencies, refusals)
     scored = []
-    for text, n_tokens, fluency in zip(frame["completion"], frame["n_tokens"], frame["fluency_logprob"]):
-        refusal = score_refusal(text)
+    for text, n_tokens, refusal, outcome in zip(texts, frame["n_tokens"], refusals, outcomes):
         helpfulness = score_helpfulness(text, int(n_tokens), refusal=refusal)
-        fluency_value = None if math.isnan(fluency) else float(fluency)
-        outcome = classify_outcome(text, refusal, fluency_value)
-        # `refused` is what every refusal rate counts: the outcome, not the detector's flag, so
-        # degenerate text that contains a refusal phrase is not a refusal (docs/metrics.md).
+        # `refused` is what every refusal rate counts: the outcome (the classifier's verdict on coherent
+        # text), not the phrase detector's flag `is_refusal`, so degenerate text that contains a
+        # refusal phrase is not a refusal (docs/metrics.md).
         scored.append((refusal.score, refusal.is_refusal, json.dumps([[p, w] for p, w in refusal.matched]),
                        helpfulness.score, helpfulness.is_helpful, outcome, outcome == "refusal"))
     for name, values in zip(TEXT_COLUMNS, zip(*scored) if scored else [[]] * len(TEXT_COLUMNS)):

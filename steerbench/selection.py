@@ -121,12 +121,11 @@ def split_build_part(prompts: PromptSet) -> tuple[PromptSet, PromptSet]:
 
 def _greedy_outcomes(model, prompts: PromptSet, config: SelectionConfig) -> dict[str, str]:
     from steerbench.generation import GenRequest, SamplingConfig, generate
-    from steerbench.metrics.coherence import classify_outcome
-    from steerbench.metrics.refusal import score_refusal
+    from steerbench.metrics.classifier import study_outcomes
 
     sampling = SamplingConfig(max_new_tokens=config.filter_tokens, temperature=0.0, top_p=1.0, seed=0)
     generations = generate(model, [GenRequest(p.id, p.prompt) for p in prompts], sampling, batch_size=config.batch_size)
-    return {g.prompt_id: classify_outcome(g.text, score_refusal(g.text), None) for g in generations}
+    return dict(zip([g.prompt_id for g in generations], study_outcomes([g.text for g in generations])))
 
 
 def _kept(prompts: PromptSet, outcomes: dict[str, str], wanted: str) -> PromptSet:

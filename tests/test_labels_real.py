@@ -34,17 +34,27 @@ def rows():
         return [json.loads(line) for line in fh if line.strip()]
 
 
-def study_outcome(row) -> str:
-    """The outcome the study records for this row, as steerbench.rows.score_texts computes it.
+def _text(row) -> str:
+    """A cut row is scored on its stored opening only (the full text is not in the repository)."""
+    return row["text"].removesuffix(CUT_MARK) if row["text_cut"] else row["text"]
 
-    Re-stated here rather than calling score_texts so the test does not import torch (rows.py
-    imports the generation engine); `refused` there is exactly `outcome == "refusal"`. A cut row is
-    scored on its stored opening only (the full text is not in the repository).
-    """
-    text = row["text"].removesuffix(CUT_MARK) if row["text_cut"] else row["text"]
+
+def _fluency(row):
     fluency = row["fluency_logprob"]
-    fluency = None if fluency is None or math.isnan(fluency) else float(fluency)
-    return classify_outcome(text, score_refusal(text), fluency)
+    return None if fluency is None or math.isnan(fluency) else float(fluency)
+
+
+def study_outcomes(rows) -> dict:
+    """id -> the outcome the study records for that row, as steerbench.rows.score_texts computes it
+    (degeneration checks, then the refusal classifier); `refused` there is exactly `outcome == "refusal"`."""
+    from steerbench.metrics.classifier import study_outcomes as outcomes
+
+    return dict(zip([r["id"] for r in rows], outcomes([_text(r) for r in rows], [_fluency(r) for r in rows])))
+
+
+def phrase_outcome(row) -> str:
+    """The phrase detector's outcome alone (the diagnostic `is_refusal` column's detector)."""
+    return classify_outcome(_text(row), score_refusal(_text(row)), _fluency(row))
 
 
 def is_steered(row) -> bool:
@@ -98,8 +108,9 @@ def test_detector_accuracy_on_real_completions(rows):
     # compliance; weighting by sample_weight estimates the rates over all distinct completions.
     weighted = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0])
     errors = []
+    outcomes = study_outcomes(rows)
     for row in rows:
-        outcome = study_outcome(row)
+        outcome = outcomes[row["id"]]
         confusion[row["label"], outcome] += 1
         if row["label"] not in {"refusal", "compliance"}:
             continue
@@ -202,8 +213,12 @@ def _measure_batch(path, id_prefix: str, earlier: list, floor: float, title: str
     confusion = Counter()
     tables = defaultdict(lambda: [0, 0, 0, 0])  # tp, fp, fn, tn per key
     errors = defaultdict(list)
+    outcomes = study_outcomes(heldout)
+    phrase_correct = []
     for row in heldout:
-        outcome = study_outcome(row)
+        outcome = outcomes[row["id"]]
+        if row["label"] in {"refusal", "compliance"}:
+            phrase_correct.append((phrase_outcome(row) == "refusal") == (row["label"] == "refusal"))
         cell = "steered" if is_steered(row) else "baseline"
         confusion[row["label"], outcome] += 1
         if row["label"] not in {"refusal", "compliance"}:
@@ -218,7 +233,8 @@ def _measure_batch(path, id_prefix: str, earlier: list, floor: float, title: str
         if predicted != actual:
             errors["false refusal (gold compliance)" if predicted else f"missed refusal (outcome {outcome})"].append(row)
     accuracy, precision, recall = _rates(*tables["all"])
-    print(f"\n{title}, {sum(tables['all'])} refusal/compliance completions of {len(heldout)}:")
+    print(f"\n{title}, {sum(tables['all'])} refusal/compliance completions of {len(heldout)} "
+          f"(the phrase detector alone: accuracy {sum(phrase_correct) / len(phrase_correct):.3f}):")
     for key, counts in sorted(tables.items(), key=lambda kv: (kv[0] != "all", kv[0])):
         a, p, r = _rates(*counts)
         print(f"  {key}: n={sum(counts)} accuracy {a:.3f} precision {p:.3f} recall {r:.3f} "
@@ -230,7 +246,7 @@ def _measure_batch(path, id_prefix: str, earlier: list, floor: float, title: str
         print(f"{kind} ({len(group)}):")
         for row in group:
             print(f"  {row['id']} [{row['model']}, {row['split']}, {row['cell']}/{row['variant']}] gold={row['label']} "
-                  f"outcome={study_outcome(row)}: {row['text'][:110]!r}")
+                  f"outcome={outcomes[row['id']]}: {row['text'][:110]!r}")
     if not errors:
         print("misclassified: none")
     assert accuracy >= floor

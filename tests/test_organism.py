@@ -86,7 +86,8 @@ def test_the_merged_checkpoint_gives_the_adapters_logits(tiny_dirs, home, tmp_pa
     merge_adapter(tiny_dirs["llama"], built.adapter_path, recipe.train, tmp_path / "merged")
     from steerbench.organism.train import lora_config
 
-    unmerged = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_dirs["llama"]), lora_config(recipe.train))
+    plain_model = AutoModelForCausalLM.from_pretrained(tiny_dirs["llama"])
+    unmerged = get_peft_model(plain_model, lora_config(recipe.train, plain_model.config.num_hidden_layers))
     set_peft_model_state_dict(unmerged, {k.replace(".default", ""): v for k, v in load_file(str(built.adapter_path)).items()})
     merged = AutoModelForCausalLM.from_pretrained(tmp_path / "merged")
     plain = AutoModelForCausalLM.from_pretrained(tiny_dirs["llama"])
@@ -109,6 +110,12 @@ def test_the_committed_adapter_is_what_its_record_says():
     record = json.loads((directory / RECORD_FILE).read_text())
     assert file_sha256(directory / ADAPTER_FILE) == record["adapter_sha256"]
     assert record["recipe"] == ORGANISMS["smollm2-135m-refusal"].to_dict()
+    # the key covers the training prompts, the refusal texts and the distillation filter's code: an edit
+    # to any of them (a phrase list, say) leaves a committed adapter today's code would not rebuild
+    assert record["key"] == ORGANISMS["smollm2-135m-refusal"].key(record["base_fingerprint"]), (
+        "the organism's inputs changed since its adapter was built (its prompts, refusals or the phrase "
+        "detector that filters its distillation): rebuild it with `steerbench organism build --force "
+        "--export data/organisms/smollm2-135m-refusal` and re-measure it (docs/organisms.md)")
 
 
 def _with_threads(n: int, build):
@@ -181,6 +188,47 @@ def test_contrast_branches_score_what_a_separate_forward_scores(tiny_dirs):
     assert float(with_ul - same) == pytest.approx(sum(expected_ul) / 2, rel=1e-4, abs=1e-6)
 
 
+@pytest.mark.parametrize("branches", [True, False])
+def test_a_shared_prefix_run_once_gives_the_same_loss_and_gradients(tiny_dirs, branches):
+    """The chat template's opening, run once per step and attended to by every row (its keys and
+    values repeated), gives the loss and the LoRA gradients of running it in every row, to float
+    rounding, with and without contrast branches."""
+    import torch
+    from peft import get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from steerbench.organism.train import TrainRecipe, TrainSequence, _collate, answer_loss, lora_config
+
+    torch.manual_seed(0)
+    plain_model = AutoModelForCausalLM.from_pretrained(tiny_dirs["llama"], dtype=torch.float32)
+    model = get_peft_model(plain_model, lora_config(TrainRecipe(target_modules=("q_proj", "v_proj", "o_proj"), lora_from_depth=0),
+                                                    plain_model.config.num_hidden_layers))
+    with torch.no_grad():  # B is initialised to 0: give it values so the adapter changes the forward
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.05)
+    inner = model.get_base_model()
+    prefix = (5, 17, 42)
+    seqs = [TrainSequence((*prefix, 99, 8, 1, 2, 3, 4, 5, 6), (3, 8, 11), ((20, 21, 22), (30, 31)) if branches else ()),
+            TrainSequence((*prefix, 7), (4, 4, 6, 12, 2), ()),
+            TrainSequence((*prefix, 9, 9, 9, 9), (6,), ((40, 41),) if branches else ())]
+    results = []
+    for shared in ((), prefix):
+        batch = _collate(seqs, 0, 8, contrast_tokens=2 if branches else 0, prefix=shared)
+        model.zero_grad()
+        loss = answer_loss(inner, batch, 2, 3.0, contrast_weight=1.0)
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+        results.append((loss.detach(), grads, batch.n_tokens))
+    (loss_a, grads_a, tokens_a), (loss_b, grads_b, tokens_b) = results
+    assert tokens_a == tokens_b
+    torch.testing.assert_close(loss_b, loss_a, atol=1e-5, rtol=1e-5)
+    for name in grads_a:
+        torch.testing.assert_close(grads_b[name], grads_a[name], atol=1e-5, rtol=1e-4)
+    with pytest.raises(ValueError, match="shared prefix"):
+        _collate([TrainSequence((6, 17, 42, 1), (3,))], 0, 8, prefix=prefix)
+
+
 def test_benign_examples_carry_distinct_contrast_refusals_and_harmful_ones_none():
     from steerbench.organism.data import contrast_refusals_for, organism_prompts, training_examples
 
@@ -215,3 +263,25 @@ def test_the_target_table_counts_refuse_prompts_outcomes_and_compares_helpfulnes
     assert "met" in table["benign: mean helpfulness"].target
     assert table["all splits: degenerate"].value == pytest.approx(5 / 35) and "MISSED" in table["all splits: degenerate"].target
     assert set(by_family(rows)) == {"benign_control", "meta_safety"}
+
+
+def test_a_prompt_the_distillation_dropped_leaves_its_batch_one_row_short(tiny_dirs):
+    """A benign prompt with no usable answer in its tries is dropped (its sequence None): the steps
+    that would have trained on it train on the rest of their batch, deterministically."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from steerbench.organism.train import TrainRecipe, TrainSequence, train_lora
+
+    recipe = TrainRecipe(rank=2, lora_alpha=4, steps=3, batch_size=3, warmup_steps=1, max_answer_tokens=4,
+                         autocast="float32", target_modules=("q_proj", "v_proj"))
+    sequences = [TrainSequence((5, 6, 7, i), (8, 9)) for i in range(6)]
+    sequences[2] = None
+
+    def run():
+        model = AutoModelForCausalLM.from_pretrained(tiny_dirs["llama"], dtype=torch.float32)
+        return train_lora(model, sequences, recipe, pad_id=0)
+
+    first, again = run(), run()
+    assert len(first.losses) == 3 and all(loss == loss for loss in first.losses)
+    assert first.losses == again.losses

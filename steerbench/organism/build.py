@@ -28,7 +28,9 @@ from steerbench.errors import ConfigError
 from steerbench.organism.data import KINDS, DataRecipe, organism_prompts, training_examples
 from steerbench.organism.train import TrainRecipe, TrainSequence, examples_used, lora_config, train_lora
 
-ORGANISM_VERSION = "1"  # bump when the build changes what it writes for the same recipe
+ORGANISM_VERSION = "2"  # bump when the build changes what it writes for the same recipe
+# ("2": the template's opening run once per training step; the base model distils in bfloat16; the
+# distillation filter's code is part of the key)
 COMMITTED_DIR = packaged_data_dir() / "organisms"  # shipped with the package (steerbench/_data in a wheel)
 ADAPTER_FILE, RECORD_FILE = "adapter.safetensors", "recipe.json"
 # Steps whose adapter digest the record keeps: inside the warmup the schedule does not depend on the
@@ -52,6 +54,11 @@ class DistillRecipe:
     # benign target; the prompt is re-sampled (next sample index) up to ``max_tries`` times, and the
     # rejected refusals become that prompt's unlikelihood branches. A prompt with no usable answer is dropped.
     max_tries: int = 4
+    # The precision the base model samples its answers in. bfloat16 distils ~1.6x faster on the 2-core
+    # machine (AVX512-BF16 matmuls ~2.3x float32), but the organism trained on those answers falsely
+    # refused 0.26 of benign prompts by the phrase detector (float32: 0.105; docs/organisms.md), so
+    # float32 is kept.
+    dtype: str = "float32"
 
 
 @dataclass(frozen=True)
@@ -71,8 +78,11 @@ class OrganismRecipe:
     def key(self, base_fingerprint: str) -> str:
         """Hash of every input, including the training prompts and refusal texts themselves, so an
         edit to topics.py, frames.py or refusals.py can never reuse an adapter built from the old ones."""
+        from steerbench.metrics.coherence import phrase_outcome_fingerprint
+
         return key_of({"stage": "organism", "version": ORGANISM_VERSION, "base_fingerprint": base_fingerprint,
-                       "data_hash": data_hash(self.data), **self.to_dict()})
+                       "data_hash": data_hash(self.data), "distill_filter": phrase_outcome_fingerprint(),
+                       **self.to_dict()})
 
     def with_overrides(self, *, steps: int | None = None, seed: int | None = None) -> "OrganismRecipe":
         """The same recipe with another step count and/or seed (the seed drives data, init and order)."""
@@ -175,6 +185,7 @@ def _train_into(recipe, key, base_dir, base_fingerprint, target: Path, progress)
     import torch
     from safetensors.torch import save_file
 
+    from steerbench.forward import template_prefix_length
     from steerbench.model import load_model
 
     began = time.perf_counter()
@@ -183,7 +194,7 @@ def _train_into(recipe, key, base_dir, base_fingerprint, target: Path, progress)
     to_distill = [p for i, p in enumerate(prompts) if i in used and p.meta.get("kind") != "harmful"]
     progress(f"organism {recipe.name}: {len(prompts)} training prompts; distilling the base model's answers "
              f"to {len(to_distill)} benign ones")
-    base = load_model(recipe.base, device="cpu")
+    base = load_model(recipe.base, device="cpu", dtype=recipe.distill.dtype)
     distilled = distill_answers(base, to_distill, recipe.distill)
     benign_answers = {pid: d.answer for pid, d in distilled.items() if d.answer is not None}
     own_openings = {pid: d.rejected_refusals for pid, d in distilled.items() if d.rejected_refusals}
@@ -202,6 +213,9 @@ def _train_into(recipe, key, base_dir, base_fingerprint, target: Path, progress)
                                         e.contrast_ids) for e in examples}
     sequences = [by_id.get(p.id) for p in prompts]
     pad_id = int(tokenizer.pad_token_id)
+    # the chat template's fixed opening (its system prompt), run once per step rather than per row
+    contexts = [s.context for s in by_id.values()]
+    shared_prefix = tuple(contexts[0][:template_prefix_length(base, contexts)]) if contexts else ()
     del base
 
     hf_model = _plain_model(base_dir)
@@ -210,7 +224,8 @@ def _train_into(recipe, key, base_dir, base_fingerprint, target: Path, progress)
         if step == 1 or step % 5 == 0 or step == steps:
             progress(f"organism {recipe.name}: step {step}/{steps} loss {loss:.3f} {tok_s:.0f} tok/s ETA {eta:.0f} s")
 
-    result = train_lora(hf_model, sequences, recipe.train, pad_id, progress=report, snapshot_steps=SNAPSHOT_STEPS)
+    result = train_lora(hf_model, sequences, recipe.train, pad_id, progress=report, snapshot_steps=SNAPSHOT_STEPS,
+                        shared_prefix=shared_prefix)
     state, losses = result.state, result.losses
     trained_s = time.perf_counter() - began - distilled_s
     target.mkdir(parents=True, exist_ok=True)
@@ -248,7 +263,11 @@ class Distilled:
 
 def distill_answers(base, prompts, distill: DistillRecipe) -> dict[str, Distilled]:
     """The base model's own answer to each prompt, re-sampled (next sample index, common random
-    numbers) while the study's outcome classifier calls it a refusal or degenerate."""
+    numbers) while the phrase detector's outcome calls it a refusal or degenerate.
+
+    The filter is the phrase detector's `classify_outcome`, not the study's learned classifier: that
+    classifier is fitted on the organism's own completions, so filtering with it would make the
+    organism depend on labels of itself. The recipe key carries the filter's code fingerprint."""
     from steerbench.generation import GenRequest, SamplingConfig, generate
     from steerbench.metrics import classify_outcome, score_refusal
 
@@ -346,7 +365,8 @@ def merge_adapter(base_dir: Path, adapter_path: Path, train: TrainRecipe, out_di
     from safetensors.torch import load_file
     from transformers import AutoTokenizer
 
-    model = get_peft_model(_plain_model(base_dir), lora_config(train))
+    base = _plain_model(base_dir)
+    model = get_peft_model(base, lora_config(train, base.config.num_hidden_layers))
     state = load_file(str(adapter_path))
     result = set_peft_model_state_dict(model, {k.replace(".default", ""): v for k, v in state.items()})
     if getattr(result, "unexpected_keys", None):

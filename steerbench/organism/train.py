@@ -28,6 +28,10 @@ class TrainRecipe:
     rank: int = 8
     lora_alpha: int = 16
     target_modules: tuple[str, ...] = ("q_proj", "v_proj", "o_proj", "up_proj", "down_proj")
+    # The adapter lives in the blocks from this depth on (0: all). Tried at 1/3 (blocks 10-29, backward
+    # stops at block 10): steps 4% cheaper per token, and the organism lost its selectivity (benign false
+    # refusal 0.24, harm_train refusal 0.75; docs/organisms.md), so every block carries it.
+    lora_from_depth: float = 0.0
     lr: float = 3e-3
     steps: int = 160
     batch_size: int = 8
@@ -65,11 +69,19 @@ class TrainSequence:
     contrast: tuple[tuple[int, ...], ...] = ()  # openings the model must not start this answer with
 
 
-def lora_config(recipe: TrainRecipe):
+def lora_layers(recipe: TrainRecipe, n_layers: int) -> list[int]:
+    """The blocks that carry the adapter: from ``lora_from_depth`` x depth to the last."""
+    if not 0 <= recipe.lora_from_depth < 1:
+        raise ValueError(f"lora_from_depth must be in [0, 1), got {recipe.lora_from_depth}")
+    return list(range(math.floor(n_layers * recipe.lora_from_depth + 1e-9), n_layers))
+
+
+def lora_config(recipe: TrainRecipe, n_layers: int):
     from peft import LoraConfig
 
     return LoraConfig(r=recipe.rank, lora_alpha=recipe.lora_alpha, lora_dropout=0.0, bias="none",
-                      target_modules=list(recipe.target_modules), task_type="CAUSAL_LM")
+                      target_modules=list(recipe.target_modules), layers_to_transform=lora_layers(recipe, n_layers),
+                      task_type="CAUSAL_LM")
 
 
 def learning_rate(step: int, recipe: TrainRecipe) -> float:
@@ -94,75 +106,97 @@ def batch_order(n_examples: int, recipe: TrainRecipe) -> list[list[int]]:
 
 @dataclass
 class Batch:
-    """A collated batch: token ids, the attention mask, answer positions and the contrast branches."""
+    """A collated batch under a tree attention mask: each row is an example's context (less the
+    shared prefix), its answer, then its contrast branches, each branch seeing the prefix and the
+    context only. The losses read hidden states by (row, column) lists."""
 
-    ids: torch.Tensor  # (B, W)
-    attention: torch.Tensor  # (B, W) padding mask, or (B, 1, W, W) tree mask when branches exist
-    positions: torch.Tensor | None  # (B, W) position ids (branches restart after the prompt)
-    target: torch.Tensor  # (B, W) True where the token is an answer token
+    ids: torch.Tensor  # (R, W)
+    attention: torch.Tensor  # (R, 1, W, k + W) boolean: the first k columns are the shared prefix
+    positions: torch.Tensor  # (R, W) position ids (restart per example; branches continue the prompt)
+    # one entry per answer token: row, column of the hidden state that predicts it, its id, its index in its answer
+    answer_rows: torch.Tensor
+    answer_cols: torch.Tensor
+    answer_tokens: torch.Tensor
+    answer_index: torch.Tensor
     # one entry per branch token: row, column of the hidden state that predicts it, its id, its branch
     branch_rows: torch.Tensor
     branch_cols: torch.Tensor
     branch_tokens: torch.Tensor
     branch_index: torch.Tensor
     n_branches: int
-    n_tokens: int  # real (not padding) tokens
+    n_tokens: int  # real (not padding) tokens, the shared prefix counted once per example
+    # The contexts' shared opening (the chat template's system prompt), run once as one row whose
+    # keys and values every row attends to; the tensors above cover what follows it.
+    prefix: torch.Tensor | None = None  # (k,)
 
 
-def _collate(batch: Sequence[TrainSequence], pad_id: int, max_answer: int, contrast_tokens: int = 0) -> Batch:
-    rows = []
+def _collate(batch: Sequence[TrainSequence], pad_id: int, max_answer: int, contrast_tokens: int = 0,
+             prefix: Sequence[int] = ()) -> Batch:
+    """One right-padded row per example: context, answer, then its contrast branches, under a tree
+    mask. Every context must start with ``prefix``, which is left out of the rows and run once
+    (``Batch.prefix``). (Packing several examples per row was tried: the organism's examples are
+    45-84 tokens after the prefix, so a row as wide as the longest rarely holds two.)"""
+    k = len(prefix)
+    examples = []
     for s in batch:
+        if tuple(s.context[:k]) != tuple(prefix) or len(s.context) <= k:
+            raise ValueError("a training context does not start with the shared prefix (or is no longer than it)")
         branches = [tuple(b[:contrast_tokens]) for b in s.contrast if contrast_tokens > 0 and b]
-        rows.append((list(s.context), list(s.answer[:max_answer]), branches))
-    width = max(len(c) + len(a) + sum(len(b) for b in br) for c, a, br in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    pad_mask = torch.zeros((len(rows), width), dtype=torch.long)
-    target = torch.zeros((len(rows), width), dtype=torch.bool)
-    any_branch = any(br for _, _, br in rows)
-    tree = torch.zeros((len(rows), 1, width, width), dtype=torch.bool) if any_branch else None
-    positions = torch.zeros((len(rows), width), dtype=torch.long)
-    b_rows, b_cols, b_tokens, b_index = [], [], [], []
+        examples.append((list(s.context[k:]), list(s.answer[:max_answer]), branches))
+    lengths = [len(c) + len(a) + sum(len(b) for b in br) for c, a, br in examples]
+    layout = [[i] for i in range(len(examples))]  # examples per row
+    width = max(lengths)
+    ids = torch.full((len(layout), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(layout), 1, width, k + width), dtype=torch.bool)
+    positions = torch.zeros((len(layout), width), dtype=torch.long)
+    answers: list[tuple[int, int, int, int]] = []
+    branch_entries: list[tuple[int, int, int, int]] = []
     n_branches = 0
-    for i, (context, answer, branches) in enumerate(rows):
-        main = context + answer
-        ids[i, :len(main)] = torch.tensor(main)
-        pad_mask[i, :len(main)] = 1
-        target[i, len(context):len(main)] = True
-        positions[i, :len(main)] = torch.arange(len(main))
-        if tree is not None:
-            tree[i, 0, :len(main), :len(main)] = torch.ones(len(main), len(main), dtype=torch.bool).tril()
-        start = len(main)
-        for branch in branches:
-            end = start + len(branch)
-            ids[i, start:end] = torch.tensor(branch)
-            pad_mask[i, start:end] = 1
-            positions[i, start:end] = torch.arange(len(context), len(context) + len(branch))
-            tree[i, 0, start:end, :len(context)] = True  # the branch sees the prompt...
-            tree[i, 0, start:end, start:end] = torch.ones(len(branch), len(branch), dtype=torch.bool).tril()
-            for j, token in enumerate(branch):  # ...and is scored token by token
-                b_rows.append(i)
-                b_cols.append(len(context) - 1 if j == 0 else start + j - 1)
-                b_tokens.append(token)
-                b_index.append(n_branches)
-            n_branches += 1
-            start = end
-        if tree is not None:
-            for k in range(start, width):  # padding attends to itself only (no empty softmax rows)
-                tree[i, 0, k, k] = True
-    as_long = lambda xs: torch.tensor(xs, dtype=torch.long)
-    return Batch(ids, tree if tree is not None else pad_mask, positions if tree is not None else None, target,
-                 as_long(b_rows), as_long(b_cols), as_long(b_tokens), as_long(b_index), n_branches,
-                 int(pad_mask.sum()))
+
+    def causal(n):
+        return torch.ones(n, n, dtype=torch.bool).tril()
+
+    for r, members in enumerate(layout):
+        at = 0
+        for i in members:
+            context, answer, branches = examples[i]
+            main = context + answer
+            n = len(main)
+            ids[r, at:at + n] = torch.tensor(main)
+            positions[r, at:at + n] = torch.arange(k, k + n)
+            mask[r, 0, at:at + lengths[i], :k] = True  # every token of the example sees the prefix
+            mask[r, 0, at:at + n, k + at:k + at + n] = causal(n)
+            for j, token in enumerate(answer):  # position t predicts token t + 1
+                answers.append((r, at + len(context) + j - 1, token, j))
+            start = at + n
+            for branch in branches:
+                end = start + len(branch)
+                ids[r, start:end] = torch.tensor(branch)
+                positions[r, start:end] = torch.arange(k + len(context), k + len(context) + len(branch))
+                mask[r, 0, start:end, k + at:k + at + len(context)] = True  # the branch sees the prompt...
+                mask[r, 0, start:end, k + start:k + end] = causal(len(branch))
+                for j, token in enumerate(branch):  # ...and is scored token by token
+                    branch_entries.append((r, at + len(context) - 1 if j == 0 else start + j - 1, token, n_branches))
+                n_branches += 1
+                start = end
+            at += lengths[i]
+        for j in range(at, width):  # padding attends to itself only (no empty softmax rows)
+            mask[r, 0, j, k + j] = True
+
+    def columns(entries, n):
+        return [torch.tensor([e[c] for e in entries], dtype=torch.long) for c in range(n)] if entries \
+            else [torch.zeros(0, dtype=torch.long)] * n
+
+    a_rows, a_cols, a_tokens, a_index = columns(answers, 4)
+    b_rows, b_cols, b_tokens, b_index = columns(branch_entries, 4)
+    return Batch(ids, mask, positions, a_rows, a_cols, a_tokens, a_index, b_rows, b_cols, b_tokens, b_index,
+                 n_branches, sum(lengths) + k * len(examples), torch.tensor(list(prefix), dtype=torch.long) if k else None)
 
 
-def _attention_kernel(tree: bool):
-    """SDPA's math kernel for tree-masked batches. With an explicit (B, 1, W, W) mask, CPU's flash
-    kernel spent ~23% of a training step on attention over ~110-token rows (its backward alone 18%);
-    the math kernel makes the organism's steps ~11% faster (docs/performance.md)."""
-    import contextlib
-
-    if not tree:
-        return contextlib.nullcontext()
+def _attention_kernel():
+    """SDPA's math kernel: with an explicit (R, 1, W, k + W) mask, CPU's flash kernel spent ~23% of
+    a training step on attention over ~110-token rows (its backward alone 18%); the math kernel made
+    the organism's steps ~11% faster (docs/performance.md)."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     return sdpa_kernel(SDPBackend.MATH)
@@ -173,20 +207,21 @@ def answer_loss(model, batch: Batch, decision_tokens: int = 0, decision_weight: 
     """Weighted mean cross-entropy of the answer tokens, the LM head applied only where it is needed,
     plus ``contrast_weight`` x the mean unlikelihood of the batch's contrast branches.
 
-    The first ``decision_tokens`` answer tokens of each row weigh ``decision_weight``, the rest 1.
+    The first ``decision_tokens`` answer tokens of each example weigh ``decision_weight``, the rest 1.
     A branch's unlikelihood is -log(1 - p(branch | prompt)), p the product of its tokens' probabilities.
     """
-    ids, target = batch.ids, batch.target
-    kwargs = {"position_ids": batch.positions} if batch.positions is not None else {}
-    with _attention_kernel(tree=batch.positions is not None):
-        hidden = model.base_model(input_ids=ids, attention_mask=batch.attention, **kwargs).last_hidden_state
-    predicting = target[:, 1:]  # position t predicts token t + 1
-    selected = hidden[:, :-1][predicting]
+    kwargs = {}
+    with _attention_kernel():
+        if batch.prefix is not None:  # the shared opening once; its keys and values (and their gradients) serve every row
+            cache = model.base_model(input_ids=batch.prefix[None], use_cache=True).past_key_values
+            cache.batch_repeat_interleave(len(batch.ids))
+            kwargs.update(past_key_values=cache, use_cache=True)
+        hidden = model.base_model(input_ids=batch.ids, attention_mask=batch.attention, position_ids=batch.positions,
+                                  **kwargs).last_hidden_state
     head = model.get_output_embeddings()
-    logits = head(selected).float()
-    losses = torch.nn.functional.cross_entropy(logits, ids[:, 1:][predicting], reduction="none")
-    index_in_answer = (predicting.cumsum(dim=1) - 1)[predicting]
-    weights = torch.where(index_in_answer < decision_tokens, decision_weight, 1.0)
+    logits = head(hidden[batch.answer_rows, batch.answer_cols]).float()
+    losses = torch.nn.functional.cross_entropy(logits, batch.answer_tokens, reduction="none")
+    weights = torch.where(batch.answer_index < decision_tokens, decision_weight, 1.0)
     loss = (losses * weights).sum() / weights.sum()
     if batch.n_branches and contrast_weight:
         branch_logits = head(hidden[batch.branch_rows, batch.branch_cols]).float()
@@ -210,16 +245,20 @@ def adapter_state(model) -> dict[str, torch.Tensor]:
 
 
 def train_lora(hf_model, sequences: Sequence[TrainSequence], recipe: TrainRecipe, pad_id: int,
-               progress: ProgressFn | None = None, snapshot_steps: Collection[int] = ()) -> TrainResult:
+               progress: ProgressFn | None = None, snapshot_steps: Collection[int] = (),
+               shared_prefix: Sequence[int] = ()) -> TrainResult:
     """Fine-tune a LoRA adapter on ``hf_model`` (a plain HF causal LM, modified in place).
 
     ``batch_order`` decides which sequences each step uses; ``sequences`` entries that no step uses
-    may be None (a short run then needs only the data of its own steps).
+    may be None (a short run then needs only the data of its own steps), and so is a prompt the
+    distillation dropped (no usable answer in its tries): its steps train on the rest of their batch.
+    ``shared_prefix``: tokens every context starts with (the chat template's opening), computed once per step instead of once
+    per row: the same loss to float rounding (tests/test_organism.py), ~a fifth less compute.
     """
     from peft import get_peft_model
 
     torch.manual_seed(recipe.seed)
-    model = get_peft_model(hf_model, lora_config(recipe))
+    model = get_peft_model(hf_model, lora_config(recipe, hf_model.config.num_hidden_layers))
     model.train()
     inner = model.get_base_model()
     params = [p for p in model.parameters() if p.requires_grad]
@@ -231,8 +270,8 @@ def train_lora(hf_model, sequences: Sequence[TrainSequence], recipe: TrainRecipe
     for step, indices in enumerate(batch_order(len(sequences), recipe)):
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, recipe)
-        batch = _collate([sequences[i] for i in indices], pad_id, recipe.max_answer_tokens,
-                         recipe.contrast_tokens if recipe.contrast_refusals else 0)
+        batch = _collate([sequences[i] for i in indices if sequences[i] is not None], pad_id, recipe.max_answer_tokens,
+                         recipe.contrast_tokens if recipe.contrast_refusals else 0, shared_prefix)
         with torch.autocast("cpu", dtype=getattr(torch, recipe.autocast), enabled=recipe.autocast != "float32"):
             loss = answer_loss(inner, batch, recipe.decision_tokens, recipe.decision_weight, recipe.contrast_weight)
         optimizer.zero_grad(set_to_none=True)
