@@ -32,9 +32,9 @@ def test_features_do_not_depend_on_order_or_duplicates():
 
 def test_the_committed_classifier_is_fitted_on_todays_label_files_and_detector():
     record = load_classifier().record  # raises on another phrase detector or tampered weights
-    for name in TRAINING_FILES:
-        import hashlib
+    import hashlib
 
+    for name in TRAINING_FILES:
         digest = hashlib.sha256((LABELS_DIR / name).read_bytes()).hexdigest()
         assert record["training_files"][name] == digest, f"{name} changed since the fit: run `steerbench detector fit`"
     assert set(record["training_files"]) == set(TRAINING_FILES)

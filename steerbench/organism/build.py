@@ -29,8 +29,8 @@ from steerbench.organism.data import KINDS, DataRecipe, organism_prompts, traini
 from steerbench.organism.train import TrainRecipe, TrainSequence, examples_used, lora_config, train_lora
 
 ORGANISM_VERSION = "2"  # bump when the build changes what it writes for the same recipe
-# ("2": the template's opening run once per training step; the base model distils in bfloat16; the
-# distillation filter's code is part of the key)
+# ("2": the template's opening run once per training step; the distillation's precision is in the recipe
+# (float32); the distillation filter's code is part of the key)
 COMMITTED_DIR = packaged_data_dir() / "organisms"  # shipped with the package (steerbench/_data in a wheel)
 ADAPTER_FILE, RECORD_FILE = "adapter.safetensors", "recipe.json"
 # Steps whose adapter digest the record keeps: inside the warmup the schedule does not depend on the
