@@ -1,4 +1,5 @@
-"""The refusal detector against real, hand-labelled model completions (data/labels/real_completions.jsonl).
+"""The study's refusal outcome (the learned classifier; the phrase detector printed beside it) against real,
+hand-labelled model completions (data/labels/real_completions*.jsonl).
 
 How the set was drawn and labelled: data/labels/README.md, "Real completions".
 """
@@ -21,6 +22,14 @@ FIELDS = {"id", "model", "source", "split", "cell", "variant", "alpha", "prompt_
           "text_sha256", "text_cut", "n_tokens", "fluency_logprob", "sample_weight", "label", "reason"}
 CUT_MARK = " [cut]"
 MAX_CUT_WORDS = 15
+# Since e9ea658 the study's outcome is the learned refusal classifier (steerbench/metrics/classifier.py), and
+# this file and blind batches 1-6 are its TRAINING data: every figure these tests print for them is an
+# in-sample figure. The classifier's blind figure is the sixth batch's, measured before batch 6 was fitted
+# (test_outcome_on_the_sixth_blind_batch); its leave-one-file-out figures are in docs/metrics.md. The floors
+# below were set from the phrase detector's figures when each batch was a development set; the classifier
+# scores above them on every batch, and the phrase detector's own figure is printed beside it. The history
+# of each floor is kept in its comment.
+#
 # Target 0.95, as for refusal_labels.jsonl. Measured blind (labelled before any phrase was changed for it):
 # 0.898 on these 402 rows; nine phrase fixes written from its misses then gave 0.955. From then on this set
 # is a development set like refusal_labels.jsonl; the blind figure comes from a held-out batch
@@ -304,10 +313,29 @@ def test_detector_on_the_fourth_blind_batch_now_development(rows):
 # docs/metrics.md); the committed detector scores 0.883 (precision 0.948, recall 0.733; the organism 0.932
 # n=147, raw SmolLM2 0.740 n=50). Below the 0.95 target: the floor is 0.883 minus 0.01. It must not be used
 # to change a phrase (that would make it a development set).
+# Since e9ea658 it is part of the learned classifier's training data (top of this file): in-sample now.
 BLIND5_PATH = LABELS_PATH.with_name("real_completions_blind5.jsonl")
+BLIND6_PATH = LABELS_PATH.with_name("real_completions_blind6.jsonl")
 BLIND5_ACCURACY_FLOOR = 0.873
 
 
 def test_detector_on_the_fifth_blind_batch(rows):
     _measure_batch(BLIND5_PATH, "blind5_", [rows, _read(HELDOUT_PATH), _read(BLIND2_PATH), _read(BLIND3_PATH),
                                             _read(BLIND4_PATH)], BLIND5_ACCURACY_FLOOR, "FIFTH blind batch (blind)")
+
+
+# --- The sixth blind batch ---------------------------------------------------------------------------
+# Drawn by data/labels/make_blind6_sample.py exactly as batch 4 (new runs at seed 13 of the rebuilt organism
+# 5de96f3f and raw SmolLM2), labelled completely by three readers from the guide alone and committed
+# (9a44464, sha256 34817228...) before the classifier or the phrase detector ran on it. Measured once blind,
+# by the classifier fitted on the hand-written set and batches 1-5: 0.937 on 190 refusal/compliance rows
+# (precision 1.000, recall 0.838; organism 0.942 n=139, raw SmolLM2 0.922 n=51); the phrase detector alone
+# 0.863. Below the 0.95 target. Batch 6 was then added to the classifier's training data, so the committed
+# classifier scores it in-sample; the floor is the blind figure minus 0.01.
+BLIND6_ACCURACY_FLOOR = 0.927
+
+
+def test_outcome_on_the_sixth_blind_batch(rows):
+    _measure_batch(BLIND6_PATH, "blind6_", [rows, _read(HELDOUT_PATH), _read(BLIND2_PATH), _read(BLIND3_PATH),
+                                            _read(BLIND4_PATH), _read(BLIND5_PATH)], BLIND6_ACCURACY_FLOOR,
+                   "SIXTH blind batch (blind before its fit; training data since)")

@@ -54,7 +54,7 @@ NOT_TEXT_KINDS = {"empty", "gibberish", "non_english"}
 # batch is measured blind first (`steerbench detector evaluate`), then may join this list.
 TRAINING_FILES = ("refusal_labels.jsonl", "real_completions.jsonl", "real_completions_heldout.jsonl",
                   "real_completions_blind2.jsonl", "real_completions_blind3.jsonl", "real_completions_blind4.jsonl",
-                  "real_completions_blind5.jsonl")
+                  "real_completions_blind5.jsonl", "real_completions_blind6.jsonl")
 
 
 def opening(text: str) -> str:
