@@ -242,6 +242,9 @@ def _train_into(recipe, key, base_dir, base_fingerprint, target: Path, progress)
         "snapshot_digests": {str(step): adapter_digest_of(snap) for step, snap in result.snapshots.items()},
         "seconds": {"distill": round(distilled_s, 1), "train": round(trained_s, 1)},
         "torch_threads": torch.get_num_threads(), "versions": _versions(), "machine": platform.machine(),
+        # the kernels torch dispatched to: bf16 autocast is native on AVX512 (bf16) CPUs, emulated on AVX2 ones,
+        # and the two round differently, so bytes reproduce only on the same capability (and thread count)
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
     }
     atomic_write(target / RECORD_FILE, lambda tmp: tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n"))
     from steerbench.organism.figure import plot_losses
