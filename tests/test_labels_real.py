@@ -315,7 +315,6 @@ def test_detector_on_the_fourth_blind_batch_now_development(rows):
 # to change a phrase (that would make it a development set).
 # Since e9ea658 it is part of the learned classifier's training data (top of this file): in-sample now.
 BLIND5_PATH = LABELS_PATH.with_name("real_completions_blind5.jsonl")
-BLIND6_PATH = LABELS_PATH.with_name("real_completions_blind6.jsonl")
 BLIND5_ACCURACY_FLOOR = 0.873
 
 
@@ -332,6 +331,7 @@ def test_detector_on_the_fifth_blind_batch(rows):
 # (precision 1.000, recall 0.838; organism 0.942 n=139, raw SmolLM2 0.922 n=51); the phrase detector alone
 # 0.863. Below the 0.95 target. Batch 6 was then added to the classifier's training data, so the committed
 # classifier scores it in-sample; the floor is the blind figure minus 0.01.
+BLIND6_PATH = LABELS_PATH.with_name("real_completions_blind6.jsonl")
 BLIND6_ACCURACY_FLOOR = 0.927
 
 
