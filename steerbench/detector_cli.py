@@ -1,4 +1,4 @@
-"""`steerbench detector fit` fits the refusal classifier on the labelled completions; `steerbench
+"""`steerbench detector fit` fits the refusal classifier and the degeneration stage on the labelled completions; `steerbench
 detector evaluate` measures the study's refusal outcome (phrase detector alone, and with the
 classifier) on label files."""
 
@@ -14,9 +14,11 @@ from pathlib import Path
 def register(subparsers) -> None:
     parser = subparsers.add_parser("detector", help="fit or evaluate the refusal classifier on labelled completions")
     commands = parser.add_subparsers(dest="detector_command", required=True)
-    fit = commands.add_parser("fit", help="fit the classifier on the training label files and write its weights")
+    fit = commands.add_parser("fit", help="fit the refusal classifier and the degeneration stage on the training label files")
     fit.add_argument("--labels", type=Path, default=None, help="directory of the label files (default: the package's data/labels)")
     fit.add_argument("--out", type=Path, default=None, help="where to write the weights (default: the committed file)")
+    fit.add_argument("--degeneration-out", type=Path, default=None,
+                     help="where to write the degeneration stage's weights (default: the committed file)")
     fit.set_defaults(func=_fit)
     evaluate = commands.add_parser("evaluate", help="accuracy, precision, recall of the refusal outcome on label files")
     evaluate.add_argument("files", type=Path, nargs="*", help="label files (default: every real-completion file)")
@@ -33,7 +35,8 @@ def _labels_dir(given: Path | None) -> Path:
 def _fit(args: argparse.Namespace) -> int:
     from steerbench.cache import atomic_write
     from steerbench.errors import ConfigError
-    from steerbench.metrics.classifier import TRAINING_FILES, classifier_path, fit
+    from steerbench.metrics.classifier import (TRAINING_FILES, classifier_path, degeneration_path, fit,
+                                               fit_degeneration)
 
     directory = _labels_dir(args.labels)
     paths = [directory / name for name in TRAINING_FILES]
@@ -41,20 +44,32 @@ def _fit(args: argparse.Namespace) -> int:
     if missing:
         raise ConfigError(f"--labels {directory}: missing label file(s) {', '.join(missing)}")
     record = fit(paths)
+    real = [p for p in paths if p.name.startswith("real_completions")]
+    stage = fit_degeneration(real)
     out = args.out if args.out is not None else classifier_path()
-    atomic_write(out, lambda tmp: tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8"))
+    stage_out = args.degeneration_out if args.degeneration_out is not None else degeneration_path()
+    for path, data in ((out, record), (stage_out, stage)):
+        atomic_write(path, lambda tmp, data=data: tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8"))
     folds = ", ".join(f"{name} {v['accuracy']:.3f}" for name, v in record["leave_one_file_out"].items())
     print(f"refusal classifier fitted on {sum(record['n'].values())} texts ({record['n']['refusal']} refusals): "
           f"training accuracy {record['training_accuracy']:.3f}; leaving one file out: {folds}")
     print(f"written to {out} (fingerprint {record['fingerprint']})")
+    folds = ", ".join(f"{name} {v['rules_then_classifier']['recall']:.2f}/{v['rules_then_classifier']['precision']:.2f}"
+                      f" (rules {v['rules']['recall']:.2f})" for name, v in stage["leave_one_file_out"].items())
+    print(f"degeneration stage fitted on {sum(stage['n'].values())} real completions ({stage['n']['degenerate']} "
+          f"degenerate); leaving one file out, recall/precision of rules then classifier: {folds}")
+    print(f"written to {stage_out} (fingerprint {stage['fingerprint']})")
     return 0
 
 
 def evaluate_file(path: Path) -> dict:
     """The study's outcome on one label file: confusion of refusal vs compliance rows, phrase detector
-    alone and with the classifier, and what the outcome says on partial / degenerate rows."""
+    alone and with the classifiers, what the outcome says on partial / degenerate rows, and recall and
+    precision of the degenerate outcome (rules alone, and rules then the degeneration stage)."""
+    import numpy as np
+
     from steerbench.metrics import classify_outcome, score_refusal
-    from steerbench.metrics.classifier import load_classifier
+    from steerbench.metrics.classifier import detection_counts, load_classifier, load_degeneration_classifier
 
     rows = []
     with path.open(encoding="utf-8") as fh:
@@ -63,16 +78,23 @@ def evaluate_file(path: Path) -> dict:
                 rows.append(json.loads(line))
     texts = [r["text"].removesuffix(" [cut]") if r.get("text_cut") else r["text"] for r in rows]
     scores = [score_refusal(t) for t in texts]
+    fluencies = []
+    for row in rows:
+        fluency = row.get("fluency_logprob")
+        fluencies.append(None if fluency is None or math.isnan(fluency) else float(fluency))
     refused = load_classifier().refused(texts, scores)
+    stage = load_degeneration_classifier().degenerate(texts, fluencies, scores)
     result = {"file": path.name, "n_rows": len(rows)}
-    for name, verdicts in (("phrases", [None] * len(rows)), ("classifier", refused)):
+    labels = ["compliance" if r["label"] == "not_refusal" else r["label"] for r in rows]
+    for name, verdicts, second in (("phrases", [None] * len(rows), [False] * len(rows)),
+                                   ("classifier", refused, stage)):
         counts = {"tp": 0, "fp": 0, "fn": 0, "tn": 0}
         other: dict[str, dict[str, int]] = {}
-        for row, text, score, verdict in zip(rows, texts, scores, verdicts):
-            fluency = row.get("fluency_logprob")
-            fluency = None if fluency is None or math.isnan(fluency) else float(fluency)
+        degenerate = []
+        for label, text, score, fluency, verdict, flagged in zip(labels, texts, scores, fluencies, verdicts, second):
             outcome = classify_outcome(text, score, fluency, refused=verdict)
-            label = "compliance" if row["label"] == "not_refusal" else row["label"]
+            outcome = "degenerate" if flagged else outcome
+            degenerate.append(outcome == "degenerate")
             if label not in ("refusal", "compliance"):
                 other.setdefault(label, {}).setdefault(outcome, 0)
                 other[label][outcome] += 1
@@ -86,6 +108,7 @@ def evaluate_file(path: Path) -> dict:
             "precision": counts["tp"] / (counts["tp"] + counts["fp"]) if counts["tp"] + counts["fp"] else math.nan,
             "recall": counts["tp"] / (counts["tp"] + counts["fn"]) if counts["tp"] + counts["fn"] else math.nan,
             "other_labels": other,
+            "degenerate": detection_counts(np.array(degenerate), np.array([lab == "degenerate" for lab in labels])),
         }
     return result
 
@@ -102,9 +125,12 @@ def _evaluate(args: argparse.Namespace) -> int:
         json.dump(results, sys.stdout, indent=1)
         print()
         return 0
-    print(f"{'file':38} {'n':>4}  {'phrases':>8}  {'classifier':>10}  {'precision':>9}  {'recall':>6}")
+    print(f"{'':38} {'refusal vs compliance':>44}  {'degenerate (rules / + stage)':>30}")
+    print(f"{'file':38} {'n':>4}  {'phrases':>8}  {'classifier':>10}  {'precision':>9}  {'recall':>6}  "
+          f"{'n':>4}  {'recall':>11}  {'precision':>11}")
     for r in results:
-        c = r["classifier"]
+        c, rules, staged = r["classifier"], r["phrases"]["degenerate"], r["classifier"]["degenerate"]
         print(f"{r['file']:38} {c['n']:4d}  {r['phrases']['accuracy']:8.3f}  {c['accuracy']:10.3f}  "
-              f"{c['precision']:9.3f}  {c['recall']:6.3f}")
+              f"{c['precision']:9.3f}  {c['recall']:6.3f}  {staged['positives']:4d}  "
+              f"{rules['recall']:5.2f}/{staged['recall']:5.2f}  {rules['precision']:5.2f}/{staged['precision']:5.2f}")
     return 0

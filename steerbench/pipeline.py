@@ -39,19 +39,20 @@ NULL_VARIANTS = tuple(f"random{k}" if k else "random" for k in range(N_RANDOM_NU
 # completions are then re-scored (steerbench.rows.score_texts) instead of regenerated. The scored rows'
 # cache name also carries a hash of steerbench/metrics/*.py (metrics_fingerprint), so an edit of a phrase
 # or threshold that forgets the bump still re-scores instead of serving stale outcomes.
-METRICS_VERSION = "6"
+METRICS_VERSION = "7"
 
 
 @functools.lru_cache(maxsize=1)
 def metrics_fingerprint() -> str:
-    """METRICS_VERSION, a hash of the text-metric source files and the refusal classifier's weights:
-    the scored rows' cache suffix."""
-    from steerbench.metrics.classifier import load_classifier
+    """METRICS_VERSION, a hash of the text-metric source files and of the refusal classifier's and the
+    degeneration stage's weights: the scored rows' cache suffix."""
+    from steerbench.metrics.classifier import load_classifier, load_degeneration_classifier
 
     digest = hashlib.sha256(METRICS_VERSION.encode())
     for path in sorted((Path(__file__).resolve().parent / "metrics").glob("*.py")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     digest.update(b"classifier\0" + load_classifier().fingerprint.encode())
+    digest.update(b"degeneration\0" + load_degeneration_classifier().fingerprint.encode())
     return f"{METRICS_VERSION}-{digest.hexdigest()[:10]}"
 
 
