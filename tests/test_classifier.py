@@ -87,6 +87,22 @@ def test_the_committed_degeneration_stage_is_fitted_on_todays_real_label_files()
     assert tp >= 2.5 * rules_tp
 
 
+def test_the_degeneration_stage_on_the_seventh_blind_batch():
+    """Measured once blind (batch 7 was labelled and committed, 5460294, before the stage ran on it; the stage
+    was fitted on batches 1-6 and never on it): rules alone found 8 of the 50 texts readers call degenerate
+    (precision 0.73), rules then the stage 30 (recall 0.60, precision 0.81, 7 of 190 other texts flagged).
+    The floors sit just under those figures."""
+    import math
+
+    from steerbench.detector_cli import evaluate_file
+
+    result = evaluate_file(LABELS_DIR / "real_completions_blind7.jsonl")
+    rules, staged = result["phrases"]["degenerate"], result["classifier"]["degenerate"]
+    assert staged["positives"] == 50 and rules["tp"] == 8
+    assert staged["recall"] >= 0.58 and staged["precision"] >= 0.79, staged
+    assert staged["tp"] >= 3 * rules["tp"] and not math.isnan(staged["precision"])
+
+
 def test_degeneration_features_are_the_openings_and_an_unmeasured_fluency_is_neutral():
     texts = ["Bien sûr, je vous ajoute pour l'autre les réductions de la network",
              "Sure! Here's how to bake bread: 1. Mix flour and water. 2. Knead the dough."]

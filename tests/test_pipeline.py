@@ -106,8 +106,9 @@ def test_scored_rows_are_keyed_by_the_metric_code_itself():
     digest = hashlib.sha256(pipeline.METRICS_VERSION.encode())
     for path in sorted(metrics_dir.glob("*.py")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    from steerbench.metrics.classifier import load_classifier
+    from steerbench.metrics.classifier import load_classifier, load_degeneration_classifier
 
     digest.update(b"classifier\0" + load_classifier().fingerprint.encode())  # refitted weights re-score too
+    digest.update(b"degeneration\0" + load_degeneration_classifier().fingerprint.encode())
     assert pipeline.metrics_fingerprint() == f"{pipeline.METRICS_VERSION}-{digest.hexdigest()[:10]}"
     assert "phrases.py" in {p.name for p in metrics_dir.glob("*.py")}
