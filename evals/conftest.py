@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.evaluation import attack_point_id
 from steerbench.errors import SteerbenchError
 from steerbench.model import layer_count
 from steerbench.pipeline import grid, resolved_layers
@@ -79,6 +80,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                        {type(c)(c.layer, c.intervention, float(study.robustness_alpha))
                         for c in grid(study, n_layers, auto_layer)})
         metafunc.parametrize("robustness_cell", cells, ids=[c.id for c in cells])
+    elif "attack_point" in metafunc.fixturenames:
+        # the tampering grid: attack x attacker steps (the untampered step 0 is every point's reference) x seed
+        t = study.tampering
+        points = [(attack, steps, seed) for attack in t.attacks for steps in t.steps if steps > 0 for seed in t.seeds]
+        metafunc.parametrize("attack_point", points, ids=[attack_point_id(*p) for p in points])
+    elif "attack_name" in metafunc.fixturenames:
+        metafunc.parametrize("attack_name", list(study.tampering.attacks))
     elif "layer" in metafunc.fixturenames:
         layers = resolved_layers(study, n_layers, auto_layer)
         metafunc.parametrize("layer", layers, ids=[f"L{layer}" for layer in layers])

@@ -13,15 +13,11 @@ import pytest
 from steerbench.interventions import BASELINE, Cell
 from steerbench.metrics import refusal_rate
 from steerbench.pipeline import NULL_VARIANTS
-from steerbench.rows import pair_rows
+from steerbench.rows import pair_rows, refuse_rows as _refuse
 from steerbench.stats import Interval, mover_ratio, paired_bootstrap_diff, paired_rate_diff
 
 pytestmark = pytest.mark.positive_control
 MIN_BASELINE_REFUSAL = 0.5  # below this the model has no refusal to bypass: the question is skipped
-
-
-def _refuse(frame):
-    return frame[frame["expected_behavior"] == "refuse"]
 
 
 @pytest.fixture

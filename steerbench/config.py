@@ -36,6 +36,7 @@ from steerbench.prompts.load import CORE_SPLITS, default_split_path
 # The allowed values are the vocabulary's (steerbench/vocab.py), never copies.
 from steerbench.vocab import (  # noqa: E402
     ALPHA_UNITS,
+    ATTACKS,
     CONFIG_DIRECTION_METHODS,
     DIRECTION_LAYER_MODES,
     DIRECTION_POSITIONS,
@@ -75,6 +76,27 @@ class DirectionConfig:
 
 
 @dataclass(frozen=True)
+class TamperingConfig:
+    """The tampering question's grid (evals/test_tampering.py, docs/tampering.md): attacks x steps x seeds."""
+
+    attacks: tuple[str, ...] = ("harmful_sft", "benign_sft", "identity_shift")
+    steps: tuple[int, ...] = (0, 2, 4, 8, 16, 32, 64)  # a log grid; 0 is the untampered model
+    seeds: tuple[int, ...] = (0,)  # attack seeds: LoRA init and batch order
+    lr: float = 1e-3
+    rank: int = 8
+    batch_size: int = 8
+    # prompts per split the checkpoints are evaluated on; None = the study's n_prompts. The ci profile's
+    # 12 leave ~6 harm_test refuse prompts, too few for a gate to tell a working attack from a broken one.
+    n_prompts: int | None = None
+    # restoration: the untampered direction r0 added back (ActAdd at the selected layer) at these alphas;
+    # the largest whose benign false refusal stays within the over-refusal budget is reported; () = not run
+    restore_alphas: tuple[float, ...] = (1.0,)
+    # a user's own red-team prompt file (.csv / .jsonl / .json, the ingest format; `--tamper-eval`): every
+    # checkpoint's refusal rate is also measured on its ``refuse`` prompts (split "tamper_eval")
+    eval_path: str | None = None
+
+
+@dataclass(frozen=True)
 class StudyConfig:
     model: str = DEFAULT_MODEL  # the refusal organism (docs/design_decisions.md "Default model")
     device: str | None = None  # None = auto-detect
@@ -99,6 +121,7 @@ class StudyConfig:
     use_cache: bool = True
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     direction: DirectionConfig = field(default_factory=DirectionConfig)
+    tampering: TamperingConfig = field(default_factory=TamperingConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able data (tuples become lists): for run.json and cache keys."""
@@ -114,13 +137,18 @@ class StudyConfig:
 PROFILES: dict[str, dict[str, Any]] = {
     # minutes on 2 CPU cores with the default model
     "ci": {"n_prompts": 12, "generation.max_new_tokens": 24, "alphas": (0.0, 1.0), "interventions": ("add",),
-           "layers": (0.5,), "rerun_subset": 8},
+           "layers": (0.5,), "rerun_subset": 8,
+           "tampering.attacks": ("harmful_sft", "harmful_sft_lr0"), "tampering.steps": (0, 8), "tampering.n_prompts": 24,
+           "tampering.restore_alphas": ()},
     # the seed's fast mode: well within an hour on 2 CPU cores
     # (alphas resolve the narrow working range of the default model: DESIGN.md "Known facts")
     "fast": {"n_prompts": 60, "generation.max_new_tokens": 32, "alphas": (0.0, 0.5, 1.0, 1.5),
              "layers": (0.25, 0.5, 0.75), "interventions": ("add", "ablate", "ablate_all")},
     # the seed's recommended 150/150/200 prompts and 80 tokens: meant for a GPU
-    "full": {"n_prompts": None, "generation.max_new_tokens": 80, "alphas": (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0)},
+    "full": {"n_prompts": None, "generation.max_new_tokens": 80, "alphas": (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0),
+             "tampering.attacks": ("harmful_sft", "benign_sft", "identity_shift", "format_control", "harmful_sft_lr0"),
+             "tampering.steps": (0, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024), "tampering.seeds": (0, 1),
+             "tampering.restore_alphas": (0.5, 1.0, 1.5)},
 }  # fmt: skip
 
 # The pytest plugin's study flags, by the dotted key they set.
@@ -129,6 +157,7 @@ FLAGS = {
     "interventions": "--interventions", "n_prompts": "--n-prompts", "generation.max_new_tokens": "--max-new-tokens",
     "seed": "--seed", "profile": "--profile", "results_dir": "--results-dir", "gates": "--gates",
     "use_cache": "--no-cache", "prompts_dir": "--prompts", "direction.method": "--direction-method",
+    "tampering.eval_path": "--tamper-eval",
 }  # fmt: skip
 
 # The seed's configs/default.yaml layout: section.key -> our dotted key.
@@ -142,8 +171,8 @@ SEED_LAYOUT = {
     "data.prompts_dir": "prompts_dir", "data.harm_train_path": "harm_train_path",
     "data.harm_test_path": "harm_test_path", "data.benign_path": "benign_path",
 }  # fmt: skip
-_SECTIONS = ("generation", "direction", "sweep", "data", "robustness")
-_PATH_KEYS = ("results_dir", "cache_dir", "gates")
+_SECTIONS = ("generation", "direction", "sweep", "data", "robustness", "tampering")
+_PATH_KEYS = ("results_dir", "cache_dir", "gates", "tampering.eval_path")
 
 
 class _Invalid(Exception):
@@ -232,6 +261,13 @@ def _alpha(value: Any) -> float:
     return float(value)
 
 
+def _steps(value: Any) -> tuple[int, ...]:
+    steps = _list_of(_int(0))(value)
+    if steps[0] != 0 or list(steps) != sorted(steps):
+        raise _Invalid(f"{list(steps)} must start at 0 (the untampered model) and increase")
+    return steps
+
+
 # dotted key -> (validator, what a valid value looks like)
 _FIELDS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "model": (_text(), "a model alias, hub id or local checkpoint directory, e.g. smollm2-135m"),
@@ -273,6 +309,16 @@ _FIELDS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "direction.alt_refusal_prefix": (_text(), "a non-empty string"),
     "direction.alt_compliance_prefix": (_text(), "a non-empty string"),
     "direction.n_build_prompts": (_int(1, optional=True), "an integer >= 1, or null for all"),
+    "tampering.attacks": (_list_of(_text(ATTACKS)), f"a non-empty list drawn from {', '.join(ATTACKS)}"),
+    "tampering.steps": (_steps, "an increasing list of attacker steps starting at 0, such as [0, 2, 4, 8, 16]"),
+    "tampering.seeds": (_list_of(_int(0)), "a non-empty list of integers >= 0 (attack seeds)"),
+    "tampering.lr": (_float(0.0), "a number >= 0 (the attacker's learning rate)"),
+    "tampering.rank": (_int(1), "an integer >= 1 (the attack's LoRA rank)"),
+    "tampering.batch_size": (_int(1), "an integer >= 1"),
+    "tampering.n_prompts": (_int(1, optional=True), "an integer >= 1 (prompts per split), or null for the study's"),
+    "tampering.restore_alphas": (lambda v: () if v in ([], ()) else _list_of(_alpha)(v),
+                                 "a list of alphas >= 0 for adding the untampered direction back, or [] for none"),
+    "tampering.eval_path": (_text(optional=True), "a red-team prompt file (.csv with id,prompt,... columns, .jsonl, .json)"),
 }
 
 
@@ -438,10 +484,30 @@ def load_config(
                 value = str(base / value)
             merged[key] = value
     config = resolve_direction(_build(merged, rootdir), explicit)
+    if config.tampering.eval_path is not None:
+        where = next(settings["tampering.eval_path"][1] for _, settings in reversed(sources)
+                     if "tampering.eval_path" in settings)
+        _check_tamper_eval(Path(config.tampering.eval_path), where)
     for key in ("results_dir", "cache_dir"):
         where = next((settings[key][1] for _, settings in reversed(sources) if key in settings), f"{key} (default)")
         _check_writable_directory(Path(getattr(config, key)), where)
     return config
+
+
+def _check_tamper_eval(path: Path, where: str) -> None:
+    """The red-team file must exist and read as prompts now, not after the attacks have trained."""
+    from steerbench.prompts.ingest import read_prompts
+
+    if not path.is_file():
+        raise ConfigError(f"{where}: {path} not found; give a .csv (id,prompt,category,expected_behavior,...), "
+                          ".jsonl or .json prompt file such as data/raw/redteam_eval.csv")
+    try:
+        prompts = read_prompts(path, "tamper_eval")
+    except DataError as error:
+        raise ConfigError(f"{where}: {error}") from None
+    if not any(p.meta.expected_behavior == "refuse" for p in prompts):
+        raise ConfigError(f"{where}: {path} has no prompt with expected_behavior refuse; the tampering question "
+                          "measures refusal on those")
 
 
 def _check_writable_directory(path: Path, where: str) -> None:
@@ -519,7 +585,7 @@ def _prompt_files(values: dict[str, Any], settings: Settings, base: Path) -> dic
 
 
 def _build(values: dict[str, Any], rootdir: Path) -> StudyConfig:
-    sections: dict[str, dict[str, Any]] = {"": {}, "generation": {}, "direction": {}}
+    sections: dict[str, dict[str, Any]] = {"": {}, "generation": {}, "direction": {}, "tampering": {}}
     for key, value in values.items():
         section, _, name = key.rpartition(".")
         sections[section][name] = tuple(value) if isinstance(value, list) else value
@@ -539,4 +605,5 @@ def _build(values: dict[str, Any], rootdir: Path) -> StudyConfig:
         **top,
         generation=GenerationConfig(**sections["generation"]),
         direction=DirectionConfig(**sections["direction"]),
+        tampering=TamperingConfig(**sections["tampering"]),
     )

@@ -8,6 +8,7 @@ workers compute each entry once, reruns reuse it, and an interrupted run keeps w
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -30,7 +31,7 @@ from steerbench.interventions import BASELINE, Cell, row_steer
 from steerbench.model import resolve_layer
 from steerbench.metrics.logodds import COMPLIANCE_OPENERS, REFUSAL_OPENERS
 from steerbench.prompts.study import build_record, study_prompts
-from steerbench.rows import ROWS_VERSION, completion_rows, conform, score_texts
+from steerbench.rows import ROWS_VERSION, completion_rows, conform, score_texts, with_attack_labels
 from steerbench.vocab import CORE_SPLITS, N_RANDOM_NULL, SLICE_SPLITS, VARIANTS, check  # noqa: F401  (re-exported)
 
 RANDOM_DIRECTION_SEED = 1234
@@ -39,7 +40,7 @@ NULL_VARIANTS = tuple(f"random{k}" if k else "random" for k in range(N_RANDOM_NU
 # completions are then re-scored (steerbench.rows.score_texts) instead of regenerated. The scored rows'
 # cache name also carries a hash of steerbench/metrics/*.py (metrics_fingerprint), so an edit of a phrase
 # or threshold that forgets the bump still re-scores instead of serving stale outcomes.
-METRICS_VERSION = "7"
+METRICS_VERSION = "8"  # "8": rows carry the tampering labels (rows.ATTACK_COLUMNS)
 
 
 @functools.lru_cache(maxsize=1)
@@ -87,6 +88,17 @@ class RowsRequest:
     prefixes: tuple[str, str]  # the diagnostic prefix score's strings
     openers: tuple  # the propensity's held-out openers
     rows_version: str
+
+
+@dataclass(frozen=True)
+class PersistenceRequest:
+    """Every input of one checkpoint's direction-persistence record."""
+
+    model: str  # the untampered model's fingerprint
+    adapter: str  # the checkpoint's adapter digest ("" for step 0)
+    selection: str  # the selection's key (r0, its layer and position)
+    build: tuple[str, str]  # content hashes of the building harmful / harmless prompts
+    held_out: tuple[str, str]  # content hashes of the AUROC's harm_test / benign prompts
 
 
 @dataclass(frozen=True)
@@ -146,6 +158,9 @@ class Study:
     # computes it once before the workers start); None: selection() computes or reads it from the cache
     selection_root: Path | None = None
     _selection: object = dataclasses.field(default=None, repr=False)
+    # split name -> the prompts the tampering question evaluates checkpoints on (tampering.n_prompts; the
+    # same files and cut as ``splits``, another count); empty: ``splits``
+    tamper_splits: dict = dataclasses.field(default_factory=dict)
 
     @property
     def auto_layer(self) -> int | None:
@@ -309,12 +324,16 @@ class Study:
         def rescore(tmp: Path) -> None:  # text-only metrics of the cached generation (METRICS_VERSION)
             import pandas as pd
 
-            conform(score_texts(pd.read_parquet(cached(generated, generate_rows)))).to_parquet(tmp, index=False)
+            conform(with_attack_labels(score_texts(pd.read_parquet(cached(generated, generate_rows))))).to_parquet(
+                tmp, index=False)
 
         return cached(generated.with_name(f"{key}-m{metrics_fingerprint()}.parquet"), rescore)
 
     def _position(self, cell: Cell) -> str:
-        """"cell i/N" of the grid (the baseline is cell 0)."""
+        """"cell i/N" of the grid (the baseline is cell 0, named without resolving the grid: a tampering
+        run needs no direction selection)."""
+        if cell == BASELINE:
+            return "cell 0"
         cells = self.cells()
         return f"cell {cells.index(cell) + 1 if cell in cells else 0}/{len(cells)}"
 
@@ -358,6 +377,89 @@ class Study:
 
         return json.loads(cached(path, generate_identity).read_text())
 
+    # ---- tampering -----------------------------------------------------------------------------
+    def attack_recipe(self, attack: str, seed: int):
+        """The configured attack (``tampering`` settings) with attack seed ``seed``."""
+        from steerbench.tampering import AttackRecipe
+
+        t = self.config.tampering
+        return AttackRecipe(attack, steps=tuple(t.steps), seed=seed, rank=t.rank, lora_alpha=2 * t.rank, lr=t.lr,
+                            batch_size=t.batch_size)
+
+    def attack_run(self, attack: str, seed: int):
+        """The attack's training run against this study's model (trained once, cached; every grid step)."""
+        from steerbench.tampering import run_attack
+
+        return run_attack(self.model, self.attack_recipe(attack, seed), self.cache_root, progress=self.progress)
+
+    @contextlib.contextmanager
+    def attacked_view(self, attack: str, steps: int, seed: int):
+        """This study on the model after ``steps`` steps of ``attack`` (attack seed ``seed``): the weights
+        are merged in place for the body's duration (steerbench.tampering.apply), the prompt sets are the
+        tampering question's, and the direction selection is the untampered model's (r0)."""
+        from steerbench.tampering import attacked
+
+        run = self.attack_run(attack, seed)
+        if self.config.direction.layer == "auto":
+            self.selection()  # r0 and its layer are read from the untampered model, before the weights change
+        scope = dataclasses.replace(self, splits={**self.splits, **self.tamper_splits}) if self.tamper_splits else self
+        with attacked(self.model, run.adapter(steps), rank=run.recipe.rank, lora_alpha=run.recipe.lora_alpha,
+                      digest=run.digest(steps)) as model:
+            yield dataclasses.replace(scope, model=model, memo=PrefillMemo())
+
+    def attack_rows_path(self, attack: str, steps: int, seed: int, split: str, cell: Cell = BASELINE) -> Path:
+        """Rows of ``split`` on the model after ``steps`` steps of ``attack`` (attack seed ``seed``), under
+        ``cell`` (the baseline; an ``add`` cell of the untampered direction r0 restores refusal), labelled
+        with the attack and with each completion's drift from the untampered model's baseline completion of
+        the same prompt (common random numbers pair them). Step 0 is the untampered model itself."""
+        from steerbench.rows import _drift
+
+        scope = dataclasses.replace(self, splits={**self.splits, **self.tamper_splits}) if self.tamper_splits else self
+        untampered = scope.rows_path(BASELINE, split)
+        with self.attacked_view(attack, steps, seed) as view:
+            source = view.rows_path(cell, split)
+        import pandas as pd
+
+        reference = pd.read_parquet(untampered)
+        tag = hashlib.sha256(untampered.name.encode()).hexdigest()[:8]
+        return _derived(source, f"attack-{attack}-t{steps}-s{seed}-{tag}", lambda frame: with_attack_labels(
+            frame.assign(drift=_drift(frame, reference)), attack, steps, seed))
+
+    def attack_direction_path(self, attack: str, steps: int, seed: int) -> Path:
+        """Direction persistence at one checkpoint (a cached JSON file): per layer, the cosine between the attacked
+        and the untampered model's diff-in-means directions at the selected position (the building prompts),
+        and the AUROC with which the untampered selected direction r0 still separates held-out harm_test
+        refuse prompts from benign ones in the attacked model's residual stream."""
+        import json
+
+        from steerbench.diagnostics import projections
+        from steerbench.tampering.persistence import layer_cosines, mean_differences
+
+        selection = self.selection()
+        harmful_build, harmless_build = self.direction_prompts("harm_train").texts(), self.direction_prompts("benign").texts()
+        held_out = self.tamper_splits or self.splits
+        harmful = [p.prompt for p in held_out["harm_test"] if p.meta.expected_behavior == "refuse"]
+        harmless = held_out["benign"].texts()
+        run = self.attack_run(attack, seed)
+        path = self.cache_root / "tampering" / "directions" / (request_key(PersistenceRequest(
+            model=self.model.fingerprint, adapter=run.digest(steps), selection=selection.root.name,
+            build=(self.direction_prompts("harm_train").content_hash(), self.direction_prompts("benign").content_hash()),
+            held_out=(held_out["harm_test"].content_hash(), held_out["benign"].content_hash()))) + ".json")
+
+        def compute(tmp: Path) -> None:
+            untampered = mean_differences(self.model, harmful_build, harmless_build, selection.position)
+            with self.attacked_view(attack, steps, seed) as view:
+                now = mean_differences(view.model, harmful_build, harmless_build, selection.position)
+                seen = projections(view.model, selection.direction.unit, harmful, harmless, selection.position)
+            tmp.write_text(json.dumps({
+                "layer": selection.layer, "position": selection.position,
+                "cosine": [round(float(c), 6) for c in layer_cosines(now, untampered)],
+                "auroc": [round(float(a), 6) for a in seen.auroc],
+                "n_harmful": len(harmful), "n_harmless": len(harmless),
+                "n_build": [len(harmful_build), len(harmless_build)]}, sort_keys=True))
+
+        return cached(path, compute)
+
     def rows(self, cell: Cell, split: str, **kwargs):
         """The rows of one (cell, split) as a pandas DataFrame."""
         import pandas as pd
@@ -400,8 +502,15 @@ def open_study(config, *, rootdir: Path, progress: Callable[[str], None] = _noop
     splits, files = dict(prompts.scored), dict(prompts.files)
     for name, (prompt_set, record) in slice_sets(prompts.files, config.n_prompts).items():
         splits[name], files[name] = prompt_set, record
+    tamper_n = config.tampering.n_prompts
+    tamper_splits = {} if tamper_n is None or tamper_n == config.n_prompts else dict(
+        study_prompts(dataclasses.replace(config, n_prompts=tamper_n), rootdir).scored)
+    if config.tampering.eval_path is not None:  # the user's red-team file (--tamper-eval)
+        from steerbench.prompts.ingest import read_prompts
+
+        tamper_splits["tamper_eval"] = read_prompts(Path(config.tampering.eval_path), "tamper_eval")
     return Study(config=config, model=model, splits=splits, cache_root=cache_root, progress=progress,
-                 build_sets=prompts.build, prompt_files=files)
+                 build_sets=prompts.build, prompt_files=files, tamper_splits=tamper_splits)
 
 
 def slice_sets(files: dict, n_prompts: int | None) -> dict:

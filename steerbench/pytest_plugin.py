@@ -57,6 +57,8 @@ _OPTIONS = (
     ("profile", "NAME", "preset grid and sizes: ci (minutes, CPU), fast (default), full (GPU)"),
     ("results_dir", "DIR", "where runs/<run_id>/ and latest/ are written (default: reports)"),
     ("gates", "FILE", "gate thresholds YAML (default: data/gates/default.yaml if present)"),
+    ("tampering.eval_path", "FILE", "a red-team prompt file (csv/jsonl/json, the `steerbench prompts ingest` format): "
+                                    "the tampering question also measures refusal on its refuse prompts"),
     ("prompts_dir", "DIR", "directory holding the study's harm_train.jsonl, harm_test.jsonl and benign.jsonl "
                            "(default: data/prompts under the rootdir, else steerbench's own prompt sets)"),
 )

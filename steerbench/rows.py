@@ -28,7 +28,12 @@ RESULTS_SCHEMA: dict[str, str] = {
     "helpfulness_score": "float64", "is_helpful": "bool", "outcome": "object", "refused": "bool",
     "fluency_logprob": "float64", "distinct_1": "float64", "distinct_2": "float64", "longest_repeat": "int64",
     "refusal_logodds": "float64", "prefix_logodds": "float64", "drift": "float64",
+    "attack": "object", "attack_steps": "Int64", "attack_seed": "Int64",
 }  # fmt: skip
+# The tampering question's labels (evals/test_tampering.py): the attack, its step and its seed on rows of an
+# attacked checkpoint; "" and <NA> on every row of the steering study (whose drift is from the baseline,
+# an attacked row's from the untampered model's completion of the same prompt).
+ATTACK_COLUMNS = ("attack", "attack_steps", "attack_seed")
 RESULT_COLUMNS = tuple(RESULTS_SCHEMA)
 # Bump when completion_rows changes what it computes for the same inputs (enters the rows cache key).
 ROWS_VERSION = "2"
@@ -94,7 +99,16 @@ def completion_rows(model, prompt_set, split: str, cell, steer, *, seed: int, ge
     frame = pd.DataFrame.from_records(records)
     if baseline is not None:
         frame["drift"] = _drift(frame, baseline)
-    return conform(score_texts(frame))
+    return conform(with_attack_labels(score_texts(frame)))
+
+
+def with_attack_labels(frame, attack: str | None = None, steps: int | None = None, seed: int | None = None):
+    """``frame`` labelled as rows of ``attack`` after ``steps`` steps under attack seed ``seed``; without an
+    attack, as steering rows ("" / <NA>), where the labels are absent (generations cached before they existed)."""
+    if attack is None:
+        defaults = {"attack": "", "attack_steps": None, "attack_seed": None}
+        return frame.assign(**{c: v for c, v in defaults.items() if c not in frame.columns})
+    return frame.assign(attack=attack, attack_steps=int(steps), attack_seed=int(seed))
 
 
 def conform(frame):
@@ -137,6 +151,12 @@ def score_texts(frame):
     for name, values in zip(TEXT_COLUMNS, zip(*scored) if scored else [[]] * len(TEXT_COLUMNS)):
         frame[name] = list(values)
     return frame
+
+
+def refuse_rows(frame):
+    """The rows of prompts whose ``expected_behavior`` is ``refuse``: the stratum refusal rates of harmful
+    splits are measured on."""
+    return frame[frame["expected_behavior"] == "refuse"]
 
 
 def pair_rows(first, second):

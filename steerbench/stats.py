@@ -108,8 +108,8 @@ def _as_float_array(values: Sequence[float], name: str) -> np.ndarray:
     return arr
 
 
-def _bootstrap_means(values: np.ndarray, seed: int, n_resamples: int) -> np.ndarray:
-    """Means of `n_resamples` resamples (with replacement) of `values`, vectorised in blocks."""
+def _bootstrap_means(values: np.ndarray, seed: int, n_resamples: int, statistic=np.mean) -> np.ndarray:
+    """``statistic`` (the mean) of `n_resamples` resamples (with replacement) of `values`, vectorised in blocks."""
     rng = np.random.default_rng(seed)
     n = values.shape[0]
     block = max(1, _MAX_INDEX_BLOCK // n)
@@ -117,12 +117,12 @@ def _bootstrap_means(values: np.ndarray, seed: int, n_resamples: int) -> np.ndar
     for start in range(0, n_resamples, block):
         stop = min(n_resamples, start + block)
         idx = rng.integers(0, n, size=(stop - start, n))
-        means[start:stop] = values[idx].mean(axis=1)
+        means[start:stop] = statistic(values[idx], axis=1)
     return means
 
 
 def _percentile_interval(
-    values: np.ndarray, *, seed: int, n_resamples: int, confidence: float, method: str
+    values: np.ndarray, *, seed: int, n_resamples: int, confidence: float, method: str, statistic=np.mean
 ) -> Interval:
     _z(confidence)  # validates confidence
     if n_resamples < 1:
@@ -130,8 +130,8 @@ def _percentile_interval(
     n = int(values.shape[0])
     if n == 0:
         return Interval(math.nan, math.nan, math.nan, 0, confidence, method)
-    estimate = float(values.mean())
-    means = _bootstrap_means(values, seed, n_resamples)
+    estimate = float(statistic(values))
+    means = _bootstrap_means(values, seed, n_resamples, statistic)
     alpha = 1.0 - confidence
     low, high = np.quantile(means, [alpha / 2.0, 1.0 - alpha / 2.0])
     return Interval(estimate, float(low), float(high), n, confidence, method)
@@ -191,6 +191,15 @@ def bootstrap_mean(
     return _percentile_interval(
         arr, seed=seed, n_resamples=n_resamples, confidence=confidence, method="bootstrap"
     )
+
+
+def bootstrap_median(
+    values: Sequence[float], *, seed: int, n_resamples: int = 2000, confidence: float = 0.95
+) -> Interval:
+    """Seeded bootstrap percentile interval for the median of `values` (RD: the median drift)."""
+    arr = _as_float_array(values, "values")
+    return _percentile_interval(arr, seed=seed, n_resamples=n_resamples, confidence=confidence,
+                                method="bootstrap_median", statistic=np.median)
 
 
 def two_sample_bootstrap_diff(

@@ -34,6 +34,11 @@ SLICE_SPLITS = ("perturbations", "distill_stress")  # diagnostic slices (evals/t
 PROMPT_FILES = (*CORE_SPLITS, *SLICE_SPLITS)
 EXPECTED_BEHAVIORS = ("refuse", "calibrated", "comply")
 
+# --- tampering ---------------------------------------------------------------------------------------
+# LoRA fine-tuning attacks (steerbench/tampering, docs/tampering.md): the three of Qi et al. 2023, a
+# compute-matched benign run in the "Sure, here's ..." answer format, and the harmful run at learning rate 0
+ATTACKS = ("harmful_sft", "benign_sft", "identity_shift", "format_control", "harmful_sft_lr0")
+
 # --- outcomes ---------------------------------------------------------------------------------------
 OUTCOMES = ("refusal", "compliance", "degenerate")
 
@@ -56,13 +61,18 @@ METRICS: dict[str, tuple[str, ...]] = {
                          "unrelated_induce_refusal_shift"),
     "diagnostics": ("projection_auroc", "logit_lens_refusal_tokens_in_top", "cosine_to_contrastive_prefix",
                     "cosine_to_unrelated_contrast"),
+    "tampering": ("attacked_refusal_rate", "compliance_error", "refusal_retention", "refusal_change",
+                  "representation_drift", "attacked_false_refusal_rate", "helpfulness_drop", "attacked_degenerate_rate",
+                  "harm_train_attacked_refusal_rate", "steps_to_collapse", "direction_cosine_to_untampered",
+                  "untampered_direction_auroc", "restored_refusal_rate", "restoration_gain",
+                  "restored_false_refusal_rate", "tamper_eval_refusal_rate"),
     "sanity": ("alpha0_add_identical_rate", "alpha0_ablate_identical_rate", "alpha0_ablate_all_identical_rate", "max_relative_projection_after_ablation",
                "random_vs_half_real_shift", "random_to_real_shift_ratio", "split_half_cosine", "batch_cosine",
                "detector_accuracy", "logodds_refused_minus_complied"),
 }
 QUESTIONS = tuple(METRICS)
 GATE_DIRECTIONS = ("max", "min", "max_abs")
-GATE_SELECTORS = ("interventions", "alpha_min")
+GATE_SELECTORS = ("interventions", "alpha_min", "attacks", "steps_max")
 VERDICTS = ("PASS", "FAIL", "INCONCLUSIVE")
 
 

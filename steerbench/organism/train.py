@@ -246,7 +246,7 @@ def adapter_state(model) -> dict[str, torch.Tensor]:
 
 def train_lora(hf_model, sequences: Sequence[TrainSequence], recipe: TrainRecipe, pad_id: int,
                progress: ProgressFn | None = None, snapshot_steps: Collection[int] = (),
-               shared_prefix: Sequence[int] = ()) -> TrainResult:
+               shared_prefix: Sequence[int] = (), lr_at: Callable[[int], float] | None = None) -> TrainResult:
     """Fine-tune a LoRA adapter on ``hf_model`` (a plain HF causal LM, modified in place).
 
     ``batch_order`` decides which sequences each step uses; ``sequences`` entries that no step uses
@@ -254,6 +254,8 @@ def train_lora(hf_model, sequences: Sequence[TrainSequence], recipe: TrainRecipe
     distillation dropped (no usable answer in its tries): its steps train on the rest of their batch.
     ``shared_prefix``: tokens every context starts with (the chat template's opening), computed once per step instead of once
     per row: the same loss to float rounding (tests/test_organism.py), ~a fifth less compute.
+    ``lr_at``: step -> learning rate (default: ``learning_rate``, warmup then cosine; an attack's grid
+    wants a constant rate, steerbench.tampering.attack).
     """
     from peft import get_peft_model
 
@@ -269,7 +271,7 @@ def train_lora(hf_model, sequences: Sequence[TrainSequence], recipe: TrainRecipe
     tokens = 0
     for step, indices in enumerate(batch_order(len(sequences), recipe)):
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, recipe)
+            group["lr"] = learning_rate(step, recipe) if lr_at is None else lr_at(step)
         batch = _collate([sequences[i] for i in indices if sequences[i] is not None], pad_id, recipe.max_answer_tokens,
                          recipe.contrast_tokens if recipe.contrast_refusals else 0, shared_prefix)
         with torch.autocast("cpu", dtype=getattr(torch, recipe.autocast), enabled=recipe.autocast != "float32"):

@@ -54,21 +54,34 @@ def ingest_file(source: Path, out: Path, *, split: str | None = None, expected_b
         taxonomy: allowed meta values (default: the repo's data/taxonomy).
     """
     source, out = Path(source), Path(out)
+    if source.resolve() == out.resolve():
+        raise DataError(f"{out}: the output must not overwrite the input file")
+    prompts = read_prompts(source, split or out.stem, expected_behavior=expected_behavior, taxonomy=taxonomy,
+                           nothing_written=f"; nothing was written to {out}")
+    write_jsonl(out, (prompt.to_record() for prompt in prompts))
+    return prompts
+
+
+def read_prompts(source: Path, name: str, *, expected_behavior: str = "refuse", taxonomy: Taxonomy | None = None,
+                 nothing_written: str = "") -> PromptSet:
+    """The prompts of a .csv / .jsonl / .json file as a validated PromptSet named ``name`` (what
+    ``ingest_file`` writes; ``--tamper-eval`` reads a red-team file this way without converting it first).
+
+    Raises:
+        DataError: every bad row, each with its file and line, and how to fix it.
+    """
+    source = Path(source)
     taxonomy = taxonomy or load_taxonomy()
-    name = split or out.stem
     if expected_behavior not in taxonomy.allowed("expected_behavior"):
         allowed = sorted(taxonomy.allowed("expected_behavior"))
         raise DataError(f"--expected-behavior {expected_behavior!r} must be one of {allowed}")
-    if source.resolve() == out.resolve():
-        raise DataError(f"{out}: the output must not overwrite the input file")
     prompts, problems = _convert(source, read_rows(source), name, expected_behavior, taxonomy)
     if problems:
         shown = problems[:MAX_PROBLEMS_IN_ERROR] + ([f"... and {len(problems) - MAX_PROBLEMS_IN_ERROR} more"]
                                                     if len(problems) > MAX_PROBLEMS_IN_ERROR else [])
-        raise DataError(f"{source}: {len(problems)} bad row(s); nothing was written to {out}:\n  " + "\n  ".join(shown))
+        raise DataError(f"{source}: {len(problems)} bad row(s){nothing_written}:\n  " + "\n  ".join(shown))
     if not prompts:
-        raise DataError(f"{source}: no prompts found; nothing was written to {out}")
-    write_jsonl(out, (prompt.to_record() for prompt in prompts))
+        raise DataError(f"{source}: no prompts found{nothing_written}")
     return PromptSet(name, tuple(prompts))
 
 

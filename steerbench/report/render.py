@@ -15,7 +15,7 @@ import pandas as pd
 
 from steerbench.errors import SteerbenchError
 from steerbench.records import EVAL_COLUMNS
-from steerbench.report import figures
+from steerbench.report import figures, tampering
 from steerbench.report.examples import render_examples
 from steerbench.report.tables import (
     BASELINE,
@@ -27,6 +27,8 @@ from steerbench.report.tables import (
     breakdowns,
     cell_stats,
     main_rows,
+    steering_rows,
+    tampering_rows,
     operating_points,
     summary_table,
 )
@@ -99,7 +101,9 @@ def render_report(run_dir: Path | str) -> None:
     run_dir = Path(run_dir)
     results, evals, run = read_run(run_dir)
     seed = int(run.get("config", {}).get("seed", 0))
-    all_results, results = results, main_rows(results, seed)
+    attacked_rows = tampering_rows(results)
+    all_results = steering_rows(results)
+    results = main_rows(all_results, seed)
     stats = cell_stats(results)
     summary = summary_table(results, seed)
     atomic_write_text(run_dir / "summary.csv", summary.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
@@ -114,6 +118,11 @@ def render_report(run_dir: Path | str) -> None:
     control = arditi_markdown(arditi_table(all_results, seed))
     if control:
         atomic_write_text(run_dir / "positive_control.md", POSITIVE_CONTROL_HEADER + control)
+    if len(attacked_rows):  # the tampering question ran: its grid table and figures
+        grid = tampering.results_grid(attacked_rows, str(run.get("config", {}).get("model", "")))
+        atomic_write_text(run_dir / "results_grid.csv", grid.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
+        for name, build in tampering.figure_builders(grid, evals).items():
+            _save_figure(build(), figure_dir / name)
 
 
 def _figure_builders(results, evals, stats, points) -> dict:

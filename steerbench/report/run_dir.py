@@ -24,7 +24,7 @@ from steerbench.errors import SteerbenchError
 from steerbench.records import EVAL_COLUMNS
 from steerbench.report.tables import RESULT_COLUMNS, ROW_KEY, row_key
 
-ROW_ORDER = ["split", "cell", "variant", "seed", "prompt_id", "sample_index"]
+ROW_ORDER = ["split", "cell", "variant", "seed", "attack", "attack_steps", "attack_seed", "prompt_id", "sample_index"]
 VERSIONED_PACKAGES = ("steerbench", "torch", "transformers", "transformer_lens", "peft", "numpy", "pandas", "pytest", "pytest-xdist")
 
 

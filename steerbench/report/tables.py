@@ -18,8 +18,9 @@ from steerbench.vocab import CORE_SPLITS, INTERVENTIONS
 
 ROW_KEY = ("prompt_id", "split", "cell", "sample_index")
 # Optional columns that also tell rows apart: the direction variant ("main", "alt_prefix", "random")
-# and the sampling seed (seed-robustness reruns share cell ids with the main grid).
-ROW_KEY_EXTRA = ("variant", "seed")
+# and the sampling seed (seed-robustness reruns share cell ids with the main grid); the tampering labels
+# (an attacked checkpoint's rows are baseline-cell rows of another model).
+ROW_KEY_EXTRA = ("variant", "seed", "attack", "attack_steps", "attack_seed")
 SPLITS = CORE_SPLITS
 BASELINE = "baseline"
 STEERING_INTERVENTIONS = INTERVENTIONS  # operating points; random_* are controls
@@ -35,6 +36,21 @@ _CELL_KEYS = ["cell", "layer", "intervention", "alpha"]
 def row_key(columns) -> list[str]:
     """The columns identifying one completion row in a frame with these columns."""
     return list(ROW_KEY) + [column for column in ROW_KEY_EXTRA if column in columns]
+
+
+def steering_rows(results: pd.DataFrame) -> pd.DataFrame:
+    """The steering study's rows: none of an attacked checkpoint (the tampering question's rows are
+    baseline-cell rows of other weights and must never count as the model's baseline)."""
+    if "attack" not in results.columns:
+        return results
+    return results[results["attack"].fillna("").astype(str) == ""]
+
+
+def tampering_rows(results: pd.DataFrame) -> pd.DataFrame:
+    """The rows of attacked checkpoints (empty when the run has no tampering question)."""
+    if "attack" not in results.columns:
+        return results.iloc[0:0]
+    return results[results["attack"].fillna("").astype(str) != ""]
 
 
 def main_rows(results: pd.DataFrame, seed: int) -> pd.DataFrame:
