@@ -138,7 +138,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     # minutes on 2 CPU cores with the default model
     "ci": {"n_prompts": 12, "generation.max_new_tokens": 24, "alphas": (0.0, 1.0), "interventions": ("add",),
            "layers": (0.5,), "rerun_subset": 8,
-           "tampering.attacks": ("harmful_sft", "harmful_sft_lr0"), "tampering.steps": (0, 8), "tampering.n_prompts": 24,
+           "tampering.attacks": ("harmful_sft",), "tampering.steps": (0, 8), "tampering.n_prompts": 24,
            "tampering.restore_alphas": ()},
     # the seed's fast mode: well within an hour on 2 CPU cores
     # (alphas resolve the narrow working range of the default model: DESIGN.md "Known facts")

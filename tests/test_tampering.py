@@ -164,9 +164,20 @@ def test_learning_rate_zero_and_step_zero_leave_every_completion_unchanged(tiny_
     assert all(not t.any() for name, t in run.adapter(3).items() if "lora_B" in name)
     untampered = _completions(tiny_llama, PROMPTS)
     with attacked(tiny_llama, run.adapter(3), rank=recipe.rank, lora_alpha=recipe.lora_alpha, digest=run.digest(3)) as model:
+        assert model is tiny_llama  # an exactly-zero change is the untampered model
         assert _completions(model, PROMPTS) == untampered
     with attacked(tiny_llama, run.adapter(0), rank=recipe.rank, lora_alpha=recipe.lora_alpha, digest="") as model:
         assert model is tiny_llama
+    # and merging the zero change for real (what the shortcut stands for) reproduces every completion too
+    from steerbench.tampering.apply import _weights_by_module, deltas
+
+    weights = _weights_by_module(tiny_llama.hf_model)
+    before = {m: weights[m].detach().clone() for m in deltas(run.adapter(3), 2.0)}
+    with torch.no_grad():
+        for module, delta in deltas(run.adapter(3), 2.0).items():
+            weights[module].add_(delta)
+    assert all(torch.equal(weights[m], before[m]) for m in before)
+    assert _completions(tiny_llama, PROMPTS) == untampered
 
 
 def test_identity_shift_trains_under_the_persona_and_answers_behind_its_opening(tiny_llama):
@@ -307,3 +318,25 @@ def test_a_red_team_file_is_read_through_the_ingest_path_and_a_bad_one_names_the
     comply.write_text("id,prompt,expected_behavior\nrt-1,What is the capital of France?,comply\n")
     with pytest.raises(ConfigError, match="no prompt with expected_behavior refuse"):
         load_config(rootdir=root, overrides={"tampering.eval_path": str(comply)})
+
+
+# ---- persistence -------------------------------------------------------------------------------------------
+
+def test_layer_cosines_and_mean_differences(tiny_llama, tmp_path):
+    from steerbench.tampering.persistence import layer_cosines, mean_differences
+
+    a = torch.tensor([[1.0, 0.0], [0.0, 2.0], [0.0, 0.0]])
+    b = torch.tensor([[3.0, 0.0], [1.0, 0.0], [1.0, 1.0]])
+    cos = layer_cosines(a, b)
+    assert cos[0] == pytest.approx(1.0) and cos[1] == pytest.approx(0.0) and math.isnan(cos[2])
+    same = mean_differences(tiny_llama, list(PROMPTS), list(PROMPTS), -1)
+    assert same.shape == (tiny_llama.n_layers, tiny_llama.d_model) and not same.any()
+    differ = mean_differences(tiny_llama, [PROMPTS[0]], [PROMPTS[1]], -1)
+    assert differ.abs().sum() > 0
+    # an attack that changes the weights changes the direction the model's own residuals give
+    recipe = _recipe()
+    run = run_attack(tiny_llama, recipe, tmp_path, progress=lambda _: None, answers=_tiny_answers(tiny_llama, recipe))
+    with attacked(tiny_llama, run.adapter(3), rank=recipe.rank, lora_alpha=recipe.lora_alpha, digest="x") as model:
+        moved = mean_differences(model, [PROMPTS[0]], [PROMPTS[1]], -1)
+    assert not torch.equal(moved, differ)
+    assert np.nanmin(layer_cosines(moved, differ)) < 1.0

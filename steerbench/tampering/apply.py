@@ -48,14 +48,16 @@ def deltas(adapter: dict, scaling: float) -> dict:
 @contextlib.contextmanager
 def attacked(model, adapter: dict, *, rank: int, lora_alpha: int, digest: str) -> Iterator[object]:
     """``model`` (a SteerModel) with ``adapter`` merged in, as a SteerModel view whose fingerprint names
-    the attacked weights (the study's caches key on it). An empty adapter yields ``model`` itself."""
+    the attacked weights (the study's caches key on it). An empty adapter, or one whose every weight change
+    is exactly zero (step 0; learning rate 0: LoRA's B starts at zero), yields ``model`` itself: W + 0 is W
+    bit for bit, so its rows are the untampered rows (tests/test_tampering.py checks the merge both ways)."""
     import torch
 
-    if not adapter:
+    changes = deltas(adapter, lora_alpha / rank) if adapter else {}
+    if not any(bool(delta.any()) for delta in changes.values()):
         yield model
         return
     weights = _weights_by_module(model.hf_model)
-    changes = deltas(adapter, lora_alpha / rank)
     unknown = [m for m in changes if m not in weights]
     if unknown:
         raise ValueError(f"the adapter's layers {unknown[:3]} are not in {model.name}")
