@@ -81,9 +81,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                         for c in grid(study, n_layers, auto_layer)})
         metafunc.parametrize("robustness_cell", cells, ids=[c.id for c in cells])
     elif "attack_point" in metafunc.fixturenames:
-        # the tampering grid: attack x attacker steps (the untampered step 0 is every point's reference) x seed
+        # the tampering grid: attack x attacker steps (the untampered step 0 is every point's reference) x seed,
+        # attacks interleaved so that xdist workers start on different attacks' training runs, not one each
         t = study.tampering
-        points = [(attack, steps, seed) for attack in t.attacks for steps in t.steps if steps > 0 for seed in t.seeds]
+        points = [(attack, steps, seed) for seed in t.seeds for steps in t.steps if steps > 0 for attack in t.attacks]
         metafunc.parametrize("attack_point", points, ids=[attack_point_id(*p) for p in points])
     elif "attack_name" in metafunc.fixturenames:
         metafunc.parametrize("attack_name", list(study.tampering.attacks))

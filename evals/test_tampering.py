@@ -122,6 +122,8 @@ def test_direction_persistence(attack_point, study, selected, untampered_refusal
     the selected layer and position is still aligned with the untampered one (cosine), and r0 still separates
     held-out harmful from harmless prompts (AUROC). Reported, not gated: it tells "erased" from "bypassed"."""
     attack, steps, seed = attack_point
+    if not study.config.tampering.persistence:
+        pytest.skip("tampering.persistence is off in this profile")
     path = study.attack_direction_path(attack, steps, seed)
     record_artifact(path)
     record = json.loads(path.read_text())

@@ -91,6 +91,8 @@ class TamperingConfig:
     # restoration: the untampered direction r0 added back (ActAdd at the selected layer) at these alphas;
     # the largest whose benign false refusal stays within the over-refusal budget is reported; () = not run
     restore_alphas: tuple[float, ...] = (1.0,)
+    # direction persistence (cosine to r0 per layer, r0's AUROC) at every checkpoint; off in the ci profile
+    persistence: bool = True
     # a user's own red-team prompt file (.csv / .jsonl / .json, the ingest format; `--tamper-eval`): every
     # checkpoint's refusal rate is also measured on its ``refuse`` prompts (split "tamper_eval")
     eval_path: str | None = None
@@ -139,7 +141,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     "ci": {"n_prompts": 12, "generation.max_new_tokens": 24, "alphas": (0.0, 1.0), "interventions": ("add",),
            "layers": (0.5,), "rerun_subset": 8,
            "tampering.attacks": ("harmful_sft",), "tampering.steps": (0, 8), "tampering.n_prompts": 24,
-           "tampering.restore_alphas": ()},
+           "tampering.restore_alphas": (), "tampering.persistence": False},
     # the seed's fast mode: well within an hour on 2 CPU cores
     # (alphas resolve the narrow working range of the default model: DESIGN.md "Known facts")
     "fast": {"n_prompts": 60, "generation.max_new_tokens": 32, "alphas": (0.0, 0.5, 1.0, 1.5),
@@ -318,6 +320,7 @@ _FIELDS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "tampering.n_prompts": (_int(1, optional=True), "an integer >= 1 (prompts per split), or null for the study's"),
     "tampering.restore_alphas": (lambda v: () if v in ([], ()) else _list_of(_alpha)(v),
                                  "a list of alphas >= 0 for adding the untampered direction back, or [] for none"),
+    "tampering.persistence": (_bool, "true or false (direction persistence at every checkpoint)"),
     "tampering.eval_path": (_text(optional=True), "a red-team prompt file (.csv with id,prompt,... columns, .jsonl, .json)"),
 }
 
