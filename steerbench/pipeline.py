@@ -392,6 +392,10 @@ class Study:
 
         return run_attack(self.model, self.attack_recipe(attack, seed), self.cache_root, progress=self.progress)
 
+    def _tampering_scope(self) -> "Study":
+        """This study with the tampering question's prompt sets (``tamper_splits`` over ``splits``)."""
+        return dataclasses.replace(self, splits={**self.splits, **self.tamper_splits}) if self.tamper_splits else self
+
     @contextlib.contextmanager
     def attacked_view(self, attack: str, steps: int, seed: int):
         """This study on the model after ``steps`` steps of ``attack`` (attack seed ``seed``): the weights
@@ -402,7 +406,7 @@ class Study:
         run = self.attack_run(attack, seed)
         if self.config.direction.layer == "auto":
             self.selection()  # r0 and its layer are read from the untampered model, before the weights change
-        scope = dataclasses.replace(self, splits={**self.splits, **self.tamper_splits}) if self.tamper_splits else self
+        scope = self._tampering_scope()
         with attacked(self.model, run.adapter(steps), rank=run.recipe.rank, lora_alpha=run.recipe.lora_alpha,
                       digest=run.digest(steps)) as model:
             yield dataclasses.replace(scope, model=model, memo=PrefillMemo())
@@ -414,8 +418,7 @@ class Study:
         the same prompt (common random numbers pair them). Step 0 is the untampered model itself."""
         from steerbench.rows import _drift
 
-        scope = dataclasses.replace(self, splits={**self.splits, **self.tamper_splits}) if self.tamper_splits else self
-        untampered = scope.rows_path(BASELINE, split)
+        untampered = self._tampering_scope().rows_path(BASELINE, split)
         with self.attacked_view(attack, steps, seed) as view:
             source = view.rows_path(cell, split)
         import pandas as pd
@@ -437,7 +440,7 @@ class Study:
 
         selection = self.selection()
         harmful_build, harmless_build = self.direction_prompts("harm_train").texts(), self.direction_prompts("benign").texts()
-        held_out = self.tamper_splits or self.splits
+        held_out = self._tampering_scope().splits
         harmful = [p.prompt for p in held_out["harm_test"] if p.meta.expected_behavior == "refuse"]
         harmless = held_out["benign"].texts()
         run = self.attack_run(attack, seed)
