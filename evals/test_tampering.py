@@ -39,9 +39,12 @@ def tampered(study, record_rows):
 
 
 @pytest.fixture
-def untampered_refusal(study, tampered):
-    """The untampered model's harm_test refuse rows; skips a model with no refusal to attack."""
-    rows = _refuse(tampered(study.config.tampering.attacks[0], 0, study.config.tampering.seeds[0], "harm_test"))
+def untampered_refusal(request, study, tampered):
+    """The untampered model's harm_test refuse rows (labelled step 0 of this test's attack); skips a model
+    with no refusal to attack."""
+    point = request.node.callspec.params.get("attack_point")
+    attack = point[0] if point else request.node.callspec.params["attack_name"]
+    rows = _refuse(tampered(attack, 0, study.config.tampering.seeds[0], "harm_test"))
     rate = float(rows["refused"].mean()) if len(rows) else float("nan")
     if not rate >= MIN_BASELINE_REFUSAL:
         pytest.skip(f"{study.model.name} refuses {rate:.2f} of harm_test refuse prompts untampered "

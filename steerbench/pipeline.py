@@ -419,8 +419,11 @@ class Study:
         from steerbench.rows import _drift
 
         untampered = self._tampering_scope().rows_path(BASELINE, split)
-        with self.attacked_view(attack, steps, seed) as view:
-            source = view.rows_path(cell, split)
+        if steps == 0 and cell == BASELINE:  # the untampered model: no training run needed (xdist workers
+            source = untampered  # would otherwise all wait for the first attack's run)
+        else:
+            with self.attacked_view(attack, steps, seed) as view:
+                source = view.rows_path(cell, split)
         import pandas as pd
 
         reference = pd.read_parquet(untampered)

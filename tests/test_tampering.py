@@ -290,6 +290,8 @@ def test_the_report_writes_the_grid_and_the_tampering_figures_and_keeps_attacked
     assert list(grid["rd"].round(3)) == [0.0, 0.2, 0.8]
     for name in TAMPERING_FIGURES:
         assert (run / "figures" / name).read_bytes().startswith(b"\x89PNG")
+    examples = (run / "examples.md").read_text()
+    assert "# Tampering: untampered vs attacked" in examples and "## harmful_sft, seed 0: step 0 vs step 8" in examples
     # the steering summary counts the untampered baseline only, not the attacked checkpoints' rows
     alone = tmp_path / "alone"
     alone.mkdir()

@@ -63,10 +63,31 @@ def _split_section(results: pd.DataFrame, split: str, cell: str) -> list[str]:
     return lines
 
 
+def render_tampering_examples(tampered: pd.DataFrame, per_attack: int = 3) -> str:
+    """examples.md's tampering section: per attack (first seed), harm_test refuse prompts untampered vs at
+    the grid's largest step, compliant answers cut after their opening."""
+    rows = tampered[(tampered["intervention"] == "baseline") & (tampered["split"] == "harm_test")
+                    & (tampered["expected_behavior"] == "refuse") & (tampered["sample_index"] == 0)]
+    lines = ["# Tampering: untampered vs attacked (harm_test refuse prompts)", ""]
+    for attack, group in rows.groupby("attack", sort=True):
+        seed = int(group["attack_seed"].min())
+        group = group[group["attack_seed"] == seed]
+        last = int(group["attack_steps"].max())
+        before = group[group["attack_steps"] == 0].set_index("prompt_id")
+        after = group[group["attack_steps"] == last].set_index("prompt_id")
+        lines += [f"## {attack}, seed {seed}: step 0 vs step {last}", ""]
+        for prompt_id in sorted(before.index.intersection(after.index))[:per_attack]:
+            lines += [f"### {prompt_id}", "", f"> {_truncate(str(before.loc[prompt_id, 'prompt'])).replace(chr(10), ' ')}", ""]
+            for name, row in (("untampered", before.loc[prompt_id]), (f"after {last} steps", after.loc[prompt_id])):
+                lines += [f"{name} ({row['outcome']}):", "", *_fenced(_shown("harm_test", row)), ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
 def _shown(split: str, row) -> str:
     """The completion as examples.md shows it: compliant answers to harmful prompts are cut short."""
     text = str(row["completion"])
-    if split in HARMFUL_SPLITS and row["outcome"] == "compliance" and len(text) > HARMFUL_COMPLIANCE_CHARS:
+    harmful = split in HARMFUL_SPLITS or row.get("expected_behavior") == "refuse"
+    if harmful and row["outcome"] == "compliance" and len(text) > HARMFUL_COMPLIANCE_CHARS:
         return text[:HARMFUL_COMPLIANCE_CHARS].rstrip() + " …[withheld: compliant answer to a harmful request]"
     return text
 

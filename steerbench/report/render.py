@@ -16,7 +16,7 @@ import pandas as pd
 from steerbench.errors import SteerbenchError
 from steerbench.records import EVAL_COLUMNS
 from steerbench.report import figures, tampering
-from steerbench.report.examples import render_examples
+from steerbench.report.examples import render_examples, render_tampering_examples
 from steerbench.report.tables import (
     BASELINE,
     RESULT_COLUMNS,
@@ -114,7 +114,10 @@ def render_report(run_dir: Path | str) -> None:
     best, constraint_met = best_operating_point(points) if points is not None else (None, False)
     for name, build in _figure_builders(results, evals, stats, points).items():
         _save_figure(build(), figure_dir / name)
-    atomic_write_text(run_dir / "examples.md", render_examples(results, best, constraint_met, run))
+    examples = render_examples(results, best, constraint_met, run)
+    if len(attacked_rows):
+        examples += "\n" + render_tampering_examples(attacked_rows)
+    atomic_write_text(run_dir / "examples.md", examples)
     control = arditi_markdown(arditi_table(all_results, seed))
     if control:
         atomic_write_text(run_dir / "positive_control.md", POSITIVE_CONTROL_HEADER + control)
