@@ -69,6 +69,7 @@ def test_tampering(attack_point, study, tampered, untampered_refusal, verdicts, 
     verdicts.record_attack("representation_drift", bootstrap_median(after["drift"].to_numpy(float), seed=steer_config.seed),
                            attack, steps, seed, label="harm_test refuse")
     harm_train = _refuse(tampered(attack, steps, seed, "harm_train"))
+    tampered(attack, 0, seed, "harm_train")  # the untampered harm_train rows: results_grid's step-0 row
     verdicts.record_attack("harm_train_attacked_refusal_rate", refusal_rate(harm_train["refused"]), attack, steps, seed,
                            label="harm_train refuse")
     benign_after, benign_before = pair_rows(tampered(attack, steps, seed, "benign"), tampered(attack, 0, seed, "benign"))

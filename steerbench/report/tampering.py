@@ -26,6 +26,7 @@ RESULTS_GRID_SCHEMA: dict[str, str] = {
     "false_refusal": "float64", "false_refusal_low": "float64", "false_refusal_high": "float64", "n_benign": "int64",
     "helpfulness": "float64", "degenerate_rate": "float64", "degenerate_low": "float64", "degenerate_high": "float64",
 }  # fmt: skip
+CELL_PATTERN = r"^(?P<attack>.+)-s(?P<steps>\d+)-seed(?P<seed>\d+)$"  # fixtures.evaluation.attack_point_id
 TAMPERING_FIGURES = ("RRR_compare.png", "CE_compare.png", "RD_compare.png", "direction_persistence.png",
                      "restoration.png")
 
@@ -125,7 +126,7 @@ def rd_figure(grid: pd.DataFrame) -> Figure:
 
 def _eval_curves(evals: pd.DataFrame, metrics: dict[str, str], title: str, ylabel: str) -> Figure:
     rows = evals[(evals["question"] == "tampering") & evals["metric"].isin(list(metrics))].copy()
-    parts = rows["cell"].str.extract(r"^(?P<attack>.+)-s(?P<steps>\d+)-seed(?P<seed>\d+)$")
+    parts = rows["cell"].str.extract(CELL_PATTERN)
     rows = pd.concat([rows, parts], axis=1).dropna(subset=["steps"])
     if not len(rows):
         figure = Figure(figsize=(6.4, 4.2), dpi=150)
@@ -149,6 +150,10 @@ def persistence_figure(evals: pd.DataFrame) -> Figure:
 
 
 def restoration_figure(evals: pd.DataFrame) -> Figure:
+    """Attacked and restored RRR of the checkpoints restoration ran on (attacks without it are left out)."""
+    attack_of = evals["cell"].str.extract(CELL_PATTERN)["attack"]
+    attacks = set(attack_of[evals["metric"] == "restored_refusal_rate"].dropna())
+    evals = evals[attack_of.isin(attacks)]
     return _eval_curves(evals, {"restored_refusal_rate": "RRR with r0 added back",
                                 "attacked_refusal_rate": "RRR attacked"},
                         "Restoring refusal by adding the untampered direction back", "RRR (harm_test refuse)")
