@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -155,7 +156,7 @@ def fingerprint(checkpoint_dir: Path) -> str:
         if p.is_file() and p.suffix in (".safetensors", ".bin", ".json", ".gguf", ".model")
         and not p.name.startswith(".steerbench")
     )
-    stamp = json.dumps([(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files])
+    stamp = json.dumps([FINGERPRINT_VERSION] + [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files])
     sidecar = steerbench_home() / "fingerprints" / (hashlib.sha256(
         (str(Path(checkpoint_dir).resolve()) + stamp).encode()).hexdigest()[:32] + ".txt")
     if sidecar.exists():
@@ -163,13 +164,27 @@ def fingerprint(checkpoint_dir: Path) -> str:
     digest = hashlib.sha256()
     for path in files:
         digest.update(path.name.encode())
-        digest.update(file_digest(path).encode())
+        digest.update((_config_digest(path) if path.suffix == ".json" else file_digest(path)).encode())
     value = digest.hexdigest()[:20]
     sidecar.parent.mkdir(parents=True, exist_ok=True)
     tmp = sidecar.with_suffix(f".tmp{os.getpid()}")
     tmp.write_text(value)
     os.replace(tmp, sidecar)
     return value
+
+
+# 2: a JSON file's digest leaves out the "transformers_version" stamp (see _config_digest)
+FINGERPRINT_VERSION = 2
+_WRITER_STAMP = re.compile(rb'"transformers_version"\s*:\s*"[^"]*"')
+
+
+def _config_digest(path: Path) -> str:
+    """sha256 of a JSON file with its "transformers_version" value blanked. save_pretrained stamps the
+    writing library's version into config.json and generation_config.json; that says which release
+    wrote the file, not what the model is (transformers 5.24.0 and 5.25.0 convert the embedded GGUF to
+    byte-identical weights), and keying every cache and the committed organism on it made each
+    transformers release retrain the organism and recompute every cell."""
+    return hashlib.sha256(_WRITER_STAMP.sub(b'"transformers_version": ""', path.read_bytes())).hexdigest()
 
 
 def file_digest(path: Path) -> str:

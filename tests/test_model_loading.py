@@ -34,6 +34,29 @@ def test_fingerprint_is_stable_and_tracks_the_weights(tiny_dirs, tiny_neox, tiny
     assert tiny_neox.fingerprint != tiny_llama.fingerprint
 
 
+def test_fingerprint_ignores_the_writing_transformers_version_but_not_the_config(tmp_path, tiny_dirs):
+    """save_pretrained stamps its release into config.json; a new transformers release that writes the same
+    weights must not change the fingerprint (it keys every cache and the committed organism), while any
+    other config edit must."""
+    import shutil
+
+    from steerbench import checkpoints
+
+    def variant(name, edit):
+        target = tmp_path / name
+        shutil.copytree(tiny_dirs["llama"], target)
+        config = target / "config.json"
+        config.write_text(edit(config.read_text()))
+        return checkpoints.fingerprint(target)
+
+    def stamp(version):
+        return lambda text: re.sub(r'"transformers_version":\s*"[^"]*"', f'"transformers_version": "{version}"', text)
+
+    assert '"transformers_version"' in (tiny_dirs["llama"] / "config.json").read_text()
+    assert variant("a", stamp("5.24.0")) == variant("b", stamp("5.25.0")) == checkpoints.fingerprint(tiny_dirs["llama"])
+    assert variant("c", lambda text: text.replace('"rms_norm_eps"', '"rms_norm_eps_x"')) != variant("d", stamp("5.24.0"))
+
+
 def test_bridge_hooks_fire_when_the_hf_module_runs(tiny_neox):
     """The engine calls hf_model directly for speed; the bridge's hooks must still see every pass."""
     seen = []
