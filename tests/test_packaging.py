@@ -19,6 +19,31 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+def test_setup_installs_the_pinned_versions_of_every_recorded_package():
+    """setup.sh installs with constraints.txt, which pins every package run.json records (but torch, which
+    setup.sh pins itself, and steerbench), each satisfying pyproject's range."""
+    import re
+
+    from packaging.requirements import Requirement
+
+    from steerbench.report.run_dir import VERSIONED_PACKAGES
+
+    assert "-c constraints.txt" in (REPO / "setup.sh").read_text()
+    pins = {}
+    for line in (REPO / "constraints.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            requirement = Requirement(line)
+            assert re.fullmatch(r"==[^,]+", str(requirement.specifier)), line
+            pins[requirement.name.lower().replace("_", "-")] = requirement.specifier
+    for package in set(VERSIONED_PACKAGES) - {"torch", "steerbench"}:
+        assert package.lower().replace("_", "-") in pins, f"constraints.txt does not pin {package}"
+    ranges = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    for declared in map(Requirement, ranges):
+        pin = pins.get(declared.name.lower().replace("_", "-"))
+        if pin is not None:
+            assert declared.specifier.contains(str(pin).lstrip("="), prereleases=True), (declared, pin)
+
+
 def test_pyproject_lists_every_package_of_the_source_tree():
     from setuptools import find_packages
 

@@ -179,7 +179,8 @@ def test_records_reach_the_controller_and_outputs_are_written_once(project):
     run = json.loads((second / "run.json").read_text())
     assert run["run_id"] == second.name and run["config"]["alphas"] == [0.0, 1.0]
     assert run["model_fingerprint"] == "toy-fp-123" and run["seeds"] == {"seed": 0, "alt_seed": 42}
-    assert {"python", "steerbench", "pandas"} <= set(run["versions"]) and "commit" in run["git"]
+    assert {"python", "steerbench", "pandas", "scikit-learn"} <= set(run["versions"]) and "commit" in run["git"]
+    assert run["cpu_capability"]
     assert run["timings"]["session_wall_s"] > 0 and run["tests"]["passed"] == 3
     varying = ("run_id", "timings", "invocation")  # everything else matches between -n 0 and -n 2
     serial_run = json.loads((first / "run.json").read_text())

@@ -25,7 +25,10 @@ from steerbench.records import EVAL_COLUMNS
 from steerbench.report.tables import RESULT_COLUMNS, ROW_KEY, row_key
 
 ROW_ORDER = ["split", "cell", "variant", "seed", "attack", "attack_steps", "attack_seed", "prompt_id", "sample_index"]
-VERSIONED_PACKAGES = ("steerbench", "torch", "transformers", "transformer_lens", "peft", "numpy", "pandas", "pytest", "pytest-xdist")
+# every package whose numerics reach a row: the model stack, MiniLM's (sentence-transformers, tokenizers)
+# and the fitted stages' (scikit-learn, scipy); constraints.txt pins the tested set
+VERSIONED_PACKAGES = ("steerbench", "torch", "transformers", "transformer_lens", "peft", "tokenizers",
+                      "sentence-transformers", "scikit-learn", "scipy", "numpy", "pandas", "pytest", "pytest-xdist")
 
 
 def gather_rows(row_files: list[str]) -> pd.DataFrame:
@@ -90,7 +93,12 @@ def environment(rootdir: Path) -> dict[str, Any]:
         import steerbench
 
         versions["steerbench"] = steerbench.__version__
-    return {"versions": versions, "platform": platform.platform(), "git": _git(rootdir)}
+    import torch
+
+    # the kernels torch dispatched to (AVX2 / AVX512 ...): float results differ in the last digits
+    # between them, so an exact comparison of two runs needs the same value here
+    return {"versions": versions, "platform": platform.platform(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "git": _git(rootdir)}
 
 
 def _git(rootdir: Path) -> dict[str, Any]:
