@@ -118,12 +118,22 @@ def test_degeneration_features_are_the_openings_and_an_unmeasured_fluency_is_neu
 
 @pytest.mark.slow
 def test_refitting_reproduces_the_committed_degeneration_stage():
+    """Same files, same fit, to a tolerance across CPUs: the stage was fitted on an AVX2 host, and MiniLM's
+    embeddings on an AVX-512 one differ by up to 2e-7 (entries ~0.04; ATEN_CPU_CAPABILITY=avx2 reproduces the
+    AVX2 values), which the 393-weight lbfgs fit (C=1, many correlated embedding dimensions) carries to up to
+    7.3e-4 in single weights (measured 2026-12-03; at 1e-4 the test passes only on the fitting CPU).
+    What must not move is the verdict: every labelled text gets the same degenerate call."""
     import numpy as np
 
     committed = load_degeneration_classifier()
-    record = fit_degeneration([LABELS_DIR / name for name in REAL_FILES], cross_validate=False)
-    np.testing.assert_allclose(record["weights"], committed.weights, atol=1e-4)
-    assert record["bias"] == pytest.approx(committed.bias, abs=1e-4)
+    paths = [LABELS_DIR / name for name in REAL_FILES]
+    record = fit_degeneration(paths, cross_validate=False)
+    np.testing.assert_allclose(record["weights"], committed.weights, atol=2e-3)
+    assert record["bias"] == pytest.approx(committed.bias, abs=2e-3)
+    rows = classifier.read_labelled_real(paths)
+    texts, fluencies = [r["text"] for r in rows], [r["fluency"] for r in rows]
+    refit = classifier.DegenerationClassifier(tuple(record["weights"]), record["bias"], record)
+    assert refit.degenerate(texts, fluencies) == committed.degenerate(texts, fluencies)
 
 
 @pytest.mark.parametrize("which", ["refusal", "degeneration"])
