@@ -41,6 +41,10 @@ def _batches(n: int, batch_size: int, lengths: Sequence[int]):
         yield order[start:start + batch_size]
 
 
+class _Captured(Exception):
+    """Raised by the deepest capture hook: the forward pass has produced everything it was run for."""
+
+
 @torch.inference_mode()
 def capture_residuals(
     model,
@@ -57,12 +61,15 @@ def capture_residuals(
         One float32 CPU tensor per sequence, shape [len(positions[i]), len(layers), d_model].
     """
     names = [f"blocks.{layer}.hook_{hook_point}" for layer in layers]
+    deepest = f"blocks.{max(layers)}.hook_{hook_point}"
     results: list[torch.Tensor | None] = [None] * len(sequences)
     captured: dict[str, torch.Tensor] = {}
 
     def make_hook(name):
         def hook(resid, hook=None):
             captured[name] = resid.detach()
+            if name == deepest and len(captured) == len(names):
+                raise _Captured  # nothing later is read: the blocks above and the unembedding are skipped
             return resid
         return hook
 
@@ -70,7 +77,12 @@ def capture_residuals(
     with model.residual_only(), model.bridge.hooks(fwd_hooks=[(name, make_hook(name)) for name in names]):
         for chunk in _batches(len(sequences), batch_size, lengths):
             ids, attention, position_ids = left_pad([sequences[i] for i in chunk], model.tokenizer.pad_token_id, model.device)
-            model.hf_model(input_ids=ids, attention_mask=attention, position_ids=position_ids, use_cache=False, logits_to_keep=1)
+            captured.clear()
+            try:
+                model.hf_model(input_ids=ids, attention_mask=attention, position_ids=position_ids, use_cache=False,
+                               logits_to_keep=1)
+            except _Captured:
+                pass
             width = ids.shape[1]
             stacked = torch.stack([captured[name] for name in names], dim=2).float().cpu()  # [B, S, L, d]
             for row, i in enumerate(chunk):

@@ -32,11 +32,11 @@ pipeline.Study.direction = _flipped
 '''
 
 
-def _run(tmp_path: Path, *extra: str) -> tuple[int, dict]:
+def _run(tmp_path: Path, cache: Path, *extra: str) -> tuple[int, dict]:
     tmp_path.mkdir(parents=True, exist_ok=True)
     results = tmp_path / "reports"
     config = tmp_path / "steer.yaml"
-    config.write_text(f"cache_dir: {tmp_path / 'cache'}\n")
+    config.write_text(f"cache_dir: {cache}\n")
     env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     command = [sys.executable, "-m", "pytest", str(REPO / "evals" / "test_generalization.py"), "-k", "a1",
                "--profile", "ci", "--gates", str(REPO / "data" / "gates" / "ci.yaml"), "--steer-config", str(config),
@@ -49,12 +49,15 @@ def _run(tmp_path: Path, *extra: str) -> tuple[int, dict]:
 
 
 def test_ci_gates_pass_on_the_default_model_and_fail_with_a_flipped_sign(tmp_path):
-    ok_code, ok = _run(tmp_path / "ok")
+    # One cache for both runs: the flipped run reuses the baseline rows and the direction, never a
+    # steered row (rows are keyed by the unit vector's hash, pipeline._unit_hash), which halves the cost.
+    cache = tmp_path / "cache"
+    ok_code, ok = _run(tmp_path / "ok", cache)
     assert ok_code == 0, ok
     assert ok["harm_test_logodds_gain"][0] > 0 and ok["harm_test_logodds_gain"][1] != "FAIL"
     (tmp_path / "flip").mkdir(exist_ok=True)
     (tmp_path / "flip" / "flip_sign.py").write_text(FLIP_PLUGIN)
-    flip_code, flipped = _run(tmp_path / "flip", "-p", "flip_sign")
+    flip_code, flipped = _run(tmp_path / "flip", cache, "-p", "flip_sign")
     assert flip_code == 1, flipped
     assert flipped["harm_test_logodds_gain"][0] < 0
     assert flipped["harm_test_logodds_gain"][1] == "FAIL"

@@ -44,6 +44,29 @@ def test_last_prompt_token_cannot_see_the_prefix(tiny_model):
     assert not torch.allclose(reads[0][1], reads[1][1], atol=1e-3)  # first prefix token: differs
 
 
+@pytest.mark.parametrize("hook_point", ["resid_pre", "resid_post"])
+def test_a_shallow_capture_stops_early_and_reads_the_same_residuals(tiny_llama, hook_point):
+    """capture_residuals stops the forward pass after its deepest hook; the values are those of a full pass."""
+    from steerbench.forward import _Captured
+
+    sequences = [tiny_llama.encode(tiny_llama.format_prompt(p)) for p in HARMFUL[:3]]
+    positions = [[len(s) - 1, len(s) - 2] for s in sequences]
+    last = tiny_llama.n_layers - 1
+    shallow = capture_residuals(tiny_llama, sequences, positions, [1], hook_point, batch_size=2)
+    full = capture_residuals(tiny_llama, sequences, positions, [1, last], hook_point, batch_size=2)
+    for a, b in zip(shallow, full):
+        assert torch.equal(a[:, 0], b[:, 0])
+    blocks = []
+    handles = [block.register_forward_hook(lambda m, i, o, k=k: blocks.append(k))
+               for k, block in enumerate(tiny_llama.hf_model.model.layers)]
+    try:
+        capture_residuals(tiny_llama, sequences[:1], positions[:1], [1], hook_point)
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert blocks == [0] and issubclass(_Captured, Exception)  # block 1's forward never returned, none above ran
+
+
 def test_contrastive_prefix_builds_one_direction_per_layer(tiny_llama):
     directions = build_directions(tiny_llama, HARMFUL, [0, 2, 3], provenance={"prompts_hash": "abc"})
     assert sorted(directions) == [0, 2, 3]
