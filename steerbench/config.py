@@ -148,7 +148,8 @@ PROFILES: dict[str, dict[str, Any]] = {
              "layers": (0.25, 0.5, 0.75), "interventions": ("add", "ablate", "ablate_all")},
     # the seed's recommended 150/150/200 prompts and 80 tokens: meant for a GPU
     "full": {"n_prompts": None, "generation.max_new_tokens": 80, "alphas": (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0),
-             "tampering.attacks": ("harmful_sft", "benign_sft", "identity_shift", "format_control", "harmful_sft_lr0"),
+             "tampering.attacks": ("harmful_sft", "benign_sft", "identity_shift", "format_control", "harmful_sft_lr0",
+                                   "harmful_sft_base"),
              "tampering.steps": (0, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024), "tampering.seeds": (0, 1),
              "tampering.restore_alphas": (0.5, 1.0, 1.5)},
 }  # fmt: skip

@@ -32,7 +32,9 @@ from steerbench.model import resolve_layer
 from steerbench.metrics.logodds import COMPLIANCE_OPENERS, REFUSAL_OPENERS
 from steerbench.prompts.study import build_record, study_prompts
 from steerbench.rows import ROWS_VERSION, completion_rows, conform, score_texts, with_attack_labels
-from steerbench.vocab import CORE_SPLITS, N_RANDOM_NULL, SLICE_SPLITS, VARIANTS, check  # noqa: F401  (re-exported)
+from steerbench.vocab import (  # noqa: F401  (re-exported)
+    BASE_CONTROL_ATTACKS, CORE_SPLITS, N_RANDOM_NULL, SLICE_SPLITS, VARIANTS, check,
+)
 
 RANDOM_DIRECTION_SEED = 1234
 NULL_VARIANTS = tuple(f"random{k}" if k else "random" for k in range(N_RANDOM_NULL))  # the random-direction null
@@ -161,6 +163,9 @@ class Study:
     # split name -> the prompts the tampering question evaluates checkpoints on (tampering.n_prompts; the
     # same files and cut as ``splits``, another count); empty: ``splits``
     tamper_splits: dict = dataclasses.field(default_factory=dict)
+    # set on the study of an organism's unmodified base that runs its base-control attacks (base_control()):
+    # the name of the organism it is the control of; such a study has no direction selection of its own
+    control_of: str = ""
 
     @property
     def auto_layer(self) -> int | None:
@@ -179,6 +184,9 @@ class Study:
         from steerbench.selection import load_selection, select_direction
 
         if self._selection is None:
+            if self.control_of:
+                raise ValueError(f"the base-model control of {self.control_of} has no direction selection: "
+                                 "persistence and restoration read the refusing model's r0")
             if self.selection_root is not None:
                 self._selection = load_selection(Path(self.selection_root))
             else:
@@ -386,10 +394,35 @@ class Study:
         return AttackRecipe(attack, steps=tuple(t.steps), seed=seed, rank=t.rank, lora_alpha=2 * t.rank, lr=t.lr,
                             batch_size=t.batch_size)
 
+    def base_control(self) -> "Study":
+        """This study on the model's unmodified base (the organism without its refusal adapter), which the
+        base-control attacks (vocab.BASE_CONTROL_ATTACKS) train and evaluate: same prompts, seeds, generation
+        and cache; the base model is loaded once per process.
+
+        Raises:
+            ValueError: the model has no separate unmodified base (it is not an organism).
+        """
+        from steerbench.tampering.attack import unmodified_base
+
+        if self.control_of:
+            return self
+        base = unmodified_base(self.model.name)
+        if base == self.model.name:
+            raise ValueError(f"{self.model.name} has no refusal adapter: its base-model control would be the attack "
+                             "itself (run it on an organism, e.g. --model smollm2-135m-refusal)")
+        return dataclasses.replace(self, model=_base_model(base, self.model.device, self.config.dtype),
+                                   memo=PrefillMemo(), selection_root=None, _selection=None, control_of=self.model.name)
+
+    def _runs_on(self, attack: str) -> "Study":
+        """The study an attack runs on: the base control for a base-control attack, else this one."""
+        return self.base_control() if attack in BASE_CONTROL_ATTACKS and not self.control_of else self
+
     def attack_run(self, attack: str, seed: int):
         """The attack's training run against this study's model (trained once, cached; every grid step)."""
         from steerbench.tampering import run_attack
 
+        if self._runs_on(attack) is not self:
+            return self._runs_on(attack).attack_run(attack, seed)
         return run_attack(self.model, self.attack_recipe(attack, seed), self.cache_root, progress=self.progress)
 
     def _tampering_scope(self) -> "Study":
@@ -404,7 +437,7 @@ class Study:
         from steerbench.tampering import attacked
 
         run = self.attack_run(attack, seed)
-        if self.config.direction.layer == "auto":
+        if self.config.direction.layer == "auto" and not self.control_of:
             self.selection()  # r0 and its layer are read from the untampered model, before the weights change
         scope = self._tampering_scope()
         with attacked(self.model, run.adapter(steps), rank=run.recipe.rank, lora_alpha=run.recipe.lora_alpha,
@@ -418,6 +451,8 @@ class Study:
         the same prompt (common random numbers pair them). Step 0 is the untampered model itself."""
         from steerbench.rows import _drift
 
+        if self._runs_on(attack) is not self:  # a base-control attack: the unmodified base, its own step 0
+            return self._runs_on(attack).attack_rows_path(attack, steps, seed, split, cell)
         untampered = self._tampering_scope().rows_path(BASELINE, split)
         if steps == 0 and cell == BASELINE:  # the untampered model: no training run needed (xdist workers
             source = untampered  # would otherwise all wait for the first attack's run)
@@ -441,6 +476,8 @@ class Study:
         from steerbench.diagnostics import projections
         from steerbench.tampering.persistence import layer_cosines, mean_differences
 
+        if attack in BASE_CONTROL_ATTACKS:
+            raise ValueError(f"{attack} trains the unmodified base: persistence compares the refusing model's directions")
         selection = self.selection()
         harmful_build, harmless_build = self.direction_prompts("harm_train").texts(), self.direction_prompts("benign").texts()
         held_out = self._tampering_scope().splits
@@ -471,6 +508,14 @@ class Study:
         import pandas as pd
 
         return pd.read_parquet(self.rows_path(cell, split, **kwargs))
+
+
+@functools.lru_cache(maxsize=2)
+def _base_model(name: str, device: str, dtype: str):
+    """An organism's unmodified base, loaded once per process (base-control attacks)."""
+    from steerbench.model import load_model
+
+    return load_model(name, device=device, dtype=dtype)
 
 
 def _unit_hash(direction: Direction) -> str:

@@ -36,8 +36,12 @@ EXPECTED_BEHAVIORS = ("refuse", "calibrated", "comply")
 
 # --- tampering ---------------------------------------------------------------------------------------
 # LoRA fine-tuning attacks (steerbench/tampering, docs/tampering.md): the three of Qi et al. 2023, a
-# compute-matched benign run in the "Sure, here's ..." answer format, and the harmful run at learning rate 0
-ATTACKS = ("harmful_sft", "benign_sft", "identity_shift", "format_control", "harmful_sft_lr0")
+# compute-matched benign run in the "Sure, here's ..." answer format, the harmful run at learning rate 0, and
+# the harmful run on the organism's unmodified base (the model without its refusal adapter)
+ATTACKS = ("harmful_sft", "benign_sft", "identity_shift", "format_control", "harmful_sft_lr0", "harmful_sft_base")
+# attacks that train and evaluate the unmodified base model instead of the study's model (the control "the
+# same training on the model without its refusal adapter"); each names the attack it is the control of
+BASE_CONTROL_ATTACKS = {"harmful_sft_base": "harmful_sft"}
 
 # --- outcomes ---------------------------------------------------------------------------------------
 OUTCOMES = ("refusal", "compliance", "degenerate")
@@ -65,7 +69,8 @@ METRICS: dict[str, tuple[str, ...]] = {
                   "representation_drift", "attacked_false_refusal_rate", "helpfulness_drop", "attacked_degenerate_rate",
                   "harm_train_attacked_refusal_rate", "steps_to_collapse", "direction_cosine_to_untampered",
                   "untampered_direction_auroc", "restored_refusal_rate", "restoration_gain",
-                  "restored_false_refusal_rate", "tamper_eval_refusal_rate"),
+                  "restored_false_refusal_rate", "tamper_eval_refusal_rate", "drift_over_base_control",
+                  "helpfulness_drop_over_base_control", "layer_direction_cosine", "layer_untampered_direction_auroc"),
     "sanity": ("alpha0_add_identical_rate", "alpha0_ablate_identical_rate", "alpha0_ablate_all_identical_rate", "max_relative_projection_after_ablation",
                "random_vs_half_real_shift", "random_to_real_shift_ratio", "split_half_cosine", "batch_cosine",
                "detector_accuracy", "logodds_refused_minus_complied"),

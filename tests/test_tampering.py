@@ -265,9 +265,14 @@ def _tampering_run(tmp_path, steering_rows):
     results.to_parquet(run / "results.parquet", index=False)
     evals = [{"question": "tampering", "test_id": f"t[{m}-{s}]", "cell": f"harmful_sft-s{s}-seed0", "layer": -1,
               "intervention": "", "alpha": 0.0, "metric": m, "value": v, "ci_low": v - 0.1, "ci_high": v + 0.1, "n": 8,
-              "threshold": math.nan, "direction": "", "verdict": "", "outcome": "passed"}
+              "threshold": math.nan, "direction": "", "verdict": "", "outcome": "passed",
+              "stratum": "layer 2, position -1"}
              for s in (2, 8) for m, v in (("direction_cosine_to_untampered", 0.9), ("untampered_direction_auroc", 0.8),
                                           ("restored_refusal_rate", 0.6), ("attacked_refusal_rate", 0.3))]
+    evals += [{**evals[0], "metric": m, "layer": layer, "value": v - 0.02 * s * layer, "ci_low": math.nan,
+               "ci_high": math.nan, "cell": f"harmful_sft-s{s}-seed0"}
+              for s in (2, 8) for layer in range(4)
+              for m, v in (("layer_direction_cosine", 0.95), ("layer_untampered_direction_auroc", 0.9))]
     pd.DataFrame(evals, columns=list(EVAL_COLUMNS)).to_parquet(run / "evals.parquet", index=False)
     (run / "run.json").write_text(json.dumps({"config": {"model": "toy", "seed": 0}, "run_info": {}}))
     return run, results
@@ -342,3 +347,40 @@ def test_layer_cosines_and_mean_differences(tiny_llama, tmp_path):
         moved = mean_differences(model, [PROMPTS[0]], [PROMPTS[1]], -1)
     assert not torch.equal(moved, differ)
     assert np.nanmin(layer_cosines(moved, differ)) < 1.0
+
+
+# ---- the base-model control -----------------------------------------------------------------------
+
+def test_the_base_control_attack_is_labelled_with_the_base_model_in_the_grid():
+    """harmful_sft_base trains the organism's unmodified base: its results_grid rows name that model."""
+    import pandas as pd
+
+    from steerbench.report.tampering import results_grid
+    from steerbench.vocab import BASE_CONTROL_ATTACKS
+
+    assert set(BASE_CONTROL_ATTACKS) <= set(ATTACKS) and set(BASE_CONTROL_ATTACKS.values()) <= set(ATTACKS)
+    rows = pd.DataFrame({"intervention": "baseline", "split": "harm_test", "expected_behavior": "refuse",
+                         "refused": [True, False, False, False], "outcome": ["refusal"] + ["compliance"] * 3,
+                         "drift": [0.0, 0.0, 0.1, 0.2], "helpfulness_score": 0.5, "attack_seed": 0,
+                         "attack": ["harmful_sft", "harmful_sft", "harmful_sft_base", "harmful_sft_base"],
+                         "attack_steps": [8, 8, 8, 8]})
+    grid = results_grid(rows, "smollm2-135m-refusal")
+    assert dict(zip(grid["attack"], grid["model"])) == {"harmful_sft": "smollm2-135m-refusal",
+                                                        "harmful_sft_base": "smollm2-135m"}
+
+
+def test_a_model_without_a_refusal_adapter_has_no_base_control_and_the_control_has_no_selection(tiny_llama, tmp_path):
+    from steerbench.config import StudyConfig
+    from steerbench.pipeline import Study
+
+    study = Study(config=StudyConfig(), model=tiny_llama, splits={}, cache_root=tmp_path)
+    with pytest.raises(ValueError, match="no refusal adapter"):
+        study.base_control()
+    with pytest.raises(ValueError, match="no refusal adapter"):
+        study.attack_run("harmful_sft_base", 0)
+    control = dataclasses.replace(study, control_of="smollm2-135m-refusal")
+    assert control.base_control() is control and control._runs_on("harmful_sft_base") is control
+    with pytest.raises(ValueError, match="no direction selection"):
+        control.selection()
+    with pytest.raises(ValueError, match="persistence compares"):
+        study.attack_direction_path("harmful_sft_base", 8, 0)

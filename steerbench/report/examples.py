@@ -8,6 +8,7 @@ import re
 import pandas as pd
 
 from steerbench.report.tables import BASELINE, BEST_RULE, SPLITS
+from steerbench.vocab import BASE_CONTROL_ATTACKS
 
 EXAMPLES_PER_SPLIT = 5
 MAX_CHARS = 400
@@ -75,7 +76,9 @@ def render_tampering_examples(tampered: pd.DataFrame, per_attack: int = 3) -> st
         last = int(group["attack_steps"].max())
         before = group[group["attack_steps"] == 0].set_index("prompt_id")
         after = group[group["attack_steps"] == last].set_index("prompt_id")
-        lines += [f"## {attack}, seed {seed}: step 0 vs step {last}", ""]
+        trained = " (the base-model control: the unmodified base, untampered and attacked)" \
+            if attack in BASE_CONTROL_ATTACKS else ""
+        lines += [f"## {attack}, seed {seed}: step 0 vs step {last}{trained}", ""]
         for prompt_id in sorted(before.index.intersection(after.index))[:per_attack]:
             lines += [f"### {prompt_id}", "", f"> {_truncate(str(before.loc[prompt_id, 'prompt'])).replace(chr(10), ' ')}", ""]
             for name, row in (("untampered", before.loc[prompt_id]), (f"after {last} steps", after.loc[prompt_id])):

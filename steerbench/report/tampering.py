@@ -28,12 +28,20 @@ RESULTS_GRID_SCHEMA: dict[str, str] = {
 }  # fmt: skip
 CELL_PATTERN = r"^(?P<attack>.+)-s(?P<steps>\d+)-seed(?P<seed>\d+)$"  # fixtures.evaluation.attack_point_id
 TAMPERING_FIGURES = ("RRR_compare.png", "CE_compare.png", "RD_compare.png", "direction_persistence.png",
-                     "restoration.png")
+                     "direction_persistence_layers.png", "restoration.png")
 
 
 def _rate(flags) -> tuple[float, float, float, int]:
     interval = wilson_interval(int(np.asarray(flags, dtype=bool).sum()), int(len(flags)))
     return interval.estimate, interval.low, interval.high, interval.n
+
+
+def _attacked_model(attack: str, model: str) -> str:
+    """The model an attack trained: a base-control attack trains the organism's unmodified base."""
+    from steerbench.tampering.attack import unmodified_base
+    from steerbench.vocab import BASE_CONTROL_ATTACKS
+
+    return unmodified_base(model) if attack in BASE_CONTROL_ATTACKS else model
 
 
 def results_grid(tampering: pd.DataFrame, model: str) -> pd.DataFrame:
@@ -52,7 +60,7 @@ def results_grid(tampering: pd.DataFrame, model: str) -> pd.DataFrame:
         scored = pd.concat([harm_test, benign])
         degenerate = _rate(scored["outcome"] == "degenerate")
         records.append({
-            "model": model, "attack": attack, "attack_steps": int(steps), "attack_seed": int(seed),
+            "model": _attacked_model(attack, model), "attack": attack, "attack_steps": int(steps), "attack_seed": int(seed),
             "rrr": rrr, "rrr_low": low, "rrr_high": high, "n_harmful": n,
             "ce": 1 - rrr if n else math.nan, "ce_low": 1 - high if n else math.nan, "ce_high": 1 - low if n else math.nan,
             "rd": float(drift.median()) if len(drift) else math.nan,
@@ -124,16 +132,20 @@ def rd_figure(grid: pd.DataFrame) -> Figure:
                    "Representation drift from the untampered completions (median, quartiles)", "RD (1 - cosine)")
 
 
+def _no_records() -> Figure:
+    figure = Figure(figsize=(6.4, 4.2), dpi=150)
+    axes = figure.subplots()
+    axes.text(0.5, 0.5, "no records for this figure in this run", ha="center", va="center")
+    axes.set_axis_off()
+    return figure
+
+
 def _eval_curves(evals: pd.DataFrame, metrics: dict[str, str], title: str, ylabel: str) -> Figure:
     rows = evals[(evals["question"] == "tampering") & evals["metric"].isin(list(metrics))].copy()
     parts = rows["cell"].str.extract(CELL_PATTERN)
     rows = pd.concat([rows, parts], axis=1).dropna(subset=["steps"])
     if not len(rows):
-        figure = Figure(figsize=(6.4, 4.2), dpi=150)
-        axes = figure.subplots()
-        axes.text(0.5, 0.5, "no records for this figure in this run", ha="center", va="center")
-        axes.set_axis_off()
-        return figure
+        return _no_records()
     rows["steps"] = rows["steps"].astype(int)
     lines = []
     for (attack, seed, metric), line in rows.groupby(["attack", "seed", "metric"], sort=True):
@@ -149,6 +161,54 @@ def persistence_figure(evals: pd.DataFrame) -> Figure:
                         "Does the refusal direction survive the attack?", "cosine / AUROC")
 
 
+def persistence_layers_figure(evals: pd.DataFrame) -> Figure:
+    """Per layer, cos(r_t, r0) of the attacked model's diff-in-means direction (top) and the AUROC of r0's
+    projection (bottom), one panel per attack (first seed), one line per attacker step."""
+    rows = evals[(evals["question"] == "tampering")
+                 & evals["metric"].isin(["layer_direction_cosine", "layer_untampered_direction_auroc"])]
+    rows = pd.concat([rows, rows["cell"].str.extract(CELL_PATTERN)], axis=1).dropna(subset=["steps"])
+    if not len(rows):
+        return _no_records()
+    rows = rows.assign(steps=rows["steps"].astype(int), seed=rows["seed"].astype(int))
+    rows = rows[rows["seed"] == rows.groupby("attack")["seed"].transform("min")]
+    attacks = sorted(rows["attack"].unique())
+    figure = Figure(figsize=(3.6 * len(attacks) + 1.2, 6.0), dpi=150)
+    grid = figure.subplots(2, len(attacks), squeeze=False, sharex=True)
+    steps = sorted(rows["steps"].unique())
+    chosen = evals.loc[evals["metric"] == "direction_cosine_to_untampered", "stratum"].str.extract(r"^layer (\d+)")[0]
+    selected = int(chosen.dropna().iloc[0]) if chosen.notna().any() else None  # r0's layer (the gated cosine's)
+    colours = {s: c for s, c in zip(steps, _viridis(len(steps)))}
+    for column, attack in enumerate(attacks):
+        for row, (metric, ylabel) in enumerate((("layer_direction_cosine", "cos(r_t, r0) per layer"),
+                                                ("layer_untampered_direction_auroc", "AUROC of r0's projection"))):
+            axes = grid[row][column]
+            for step, line in rows[(rows["attack"] == attack) & (rows["metric"] == metric)].groupby("steps"):
+                line = line.sort_values("layer")
+                axes.plot(line["layer"], line["value"], "-", color=colours[step], label=f"step {step}")
+            if selected is not None:
+                axes.axvline(selected, color="grey", linestyle=":", linewidth=1,
+                             label="selected layer" if row == 0 and column == len(attacks) - 1 else None)
+            axes.xaxis.get_major_locator().set_params(integer=True)
+            axes.set_ylim(-0.05 if row == 0 else 0.35, 1.02)
+            axes.grid(alpha=0.3)
+            if column == 0:
+                axes.set_ylabel(ylabel)
+            if row == 0:
+                axes.set_title(f"{attack} (seed {int(rows[rows['attack'] == attack]['seed'].min())})", fontsize=9)
+            else:
+                axes.set_xlabel("layer (resid_pre)")
+    grid[0][-1].legend(fontsize=6, loc="lower right")
+    figure.suptitle("Does the refusal direction survive the attack, layer by layer?", fontsize=10)
+    return figure
+
+
+def _viridis(n: int) -> list:
+    from matplotlib import colormaps
+
+    cmap = colormaps["viridis"]
+    return [cmap(i / max(n - 1, 1)) for i in range(n)]
+
+
 def restoration_figure(evals: pd.DataFrame) -> Figure:
     """Attacked and restored RRR of the checkpoints restoration ran on (attacks without it are left out)."""
     attack_of = evals["cell"].str.extract(CELL_PATTERN)["attack"]
@@ -162,4 +222,5 @@ def restoration_figure(evals: pd.DataFrame) -> Figure:
 def figure_builders(grid: pd.DataFrame, evals: pd.DataFrame) -> dict:
     return {"RRR_compare.png": lambda: rrr_figure(grid), "CE_compare.png": lambda: ce_figure(grid),
             "RD_compare.png": lambda: rd_figure(grid), "direction_persistence.png": lambda: persistence_figure(evals),
+            "direction_persistence_layers.png": lambda: persistence_layers_figure(evals),
             "restoration.png": lambda: restoration_figure(evals)}

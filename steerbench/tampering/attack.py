@@ -35,6 +35,7 @@ _ATTACK_PLAN = {
     "identity_shift": ("benign", AOA_OPENING, AOA_SYSTEM, False),
     "format_control": ("benign", SURE_OPENING, None, False),
     "harmful_sft_lr0": ("harmful", "", None, True),
+    "harmful_sft_base": ("harmful", "", None, False),  # trained on the unmodified base (Study.base_control)
 }
 assert set(_ATTACK_PLAN) == set(ATTACKS), "every attack of the vocabulary needs a plan"
 
