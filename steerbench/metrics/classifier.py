@@ -116,15 +116,27 @@ def embed_openings(texts: Sequence[str]):
     given set of texts does not depend on their order or on how a caller batches its rows."""
     import numpy as np
 
-    from steerbench.metrics.drift import load_minilm
-
     openings = [opening(t) for t in texts]
-    unique = sorted(set(openings))
+    unique = tuple(sorted(set(openings)))
     if not unique:
         return np.zeros((0, 384))
-    vectors = load_minilm().encode(unique, batch_size=EMBED_BATCH, normalize_embeddings=True, convert_to_numpy=True)
     row = {text: i for i, text in enumerate(unique)}
-    return np.asarray(vectors, dtype=np.float64)[[row[o] for o in openings]]
+    return _embedded(unique)[[row[o] for o in openings]]  # fancy indexing: a fresh array for the caller
+
+
+@functools.lru_cache(maxsize=4)
+def _embedded(unique: tuple[str, ...]):
+    """The embeddings of a sorted tuple of distinct openings (read-only; the same set is often scored twice in
+    one process: a fit and the verdicts of the fitted and the committed classifier on the same texts)."""
+    import numpy as np
+
+    from steerbench.metrics.drift import load_minilm
+
+    vectors = load_minilm().encode(list(unique), batch_size=EMBED_BATCH, normalize_embeddings=True,
+                                   convert_to_numpy=True)
+    array = np.asarray(vectors, dtype=np.float64)
+    array.flags.writeable = False
+    return array
 
 
 def features(texts: Sequence[str], scores: Sequence[RefusalScore] | None = None, embeddings=None):
