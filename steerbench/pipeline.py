@@ -490,7 +490,7 @@ class Study:
             held_out=(held_out["harm_test"].content_hash(), held_out["benign"].content_hash()))) + ".json")
 
         def compute(tmp: Path) -> None:
-            untampered = mean_differences(self.model, harmful_build, harmless_build, selection.position)
+            untampered = self._untampered_mean_differences(selection)
             with self.attacked_view(attack, steps, seed) as view:
                 now = mean_differences(view.model, harmful_build, harmless_build, selection.position)
                 seen = projections(view.model, selection.direction.unit, harmful, harmless, selection.position)
@@ -502,6 +502,24 @@ class Study:
                 "n_build": [len(harmful_build), len(harmless_build)]}, sort_keys=True))
 
         return cached(path, compute)
+
+    def _untampered_mean_differences(self, selection):
+        """[n_layers, d]: the untampered model's diff-in-means at the selected position over the building prompts,
+        computed once per (model, building prompts, position) and shared by every checkpoint's persistence."""
+        from safetensors.torch import load_file, save_file
+
+        from steerbench.tampering.persistence import mean_differences
+
+        harmful, harmless = self.direction_prompts("harm_train"), self.direction_prompts("benign")
+        path = self.cache_root / "tampering" / "directions" / (request_key(PersistenceRequest(
+            model=self.model.fingerprint, adapter="", selection=selection.root.name,
+            build=(harmful.content_hash(), harmless.content_hash()), held_out=("", ""))) + ".safetensors")
+
+        def compute(tmp: Path) -> None:
+            means = mean_differences(self.model, harmful.texts(), harmless.texts(), selection.position)
+            save_file({"mean_differences": means.contiguous()}, str(tmp))
+
+        return load_file(str(cached(path, compute)))["mean_differences"]
 
     def rows(self, cell: Cell, split: str, **kwargs):
         """The rows of one (cell, split) as a pandas DataFrame."""

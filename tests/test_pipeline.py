@@ -112,3 +112,22 @@ def test_scored_rows_are_keyed_by_the_metric_code_itself():
     digest.update(b"degeneration\0" + load_degeneration_classifier().fingerprint.encode())
     assert pipeline.metrics_fingerprint() == f"{pipeline.METRICS_VERSION}-{digest.hexdigest()[:10]}"
     assert "phrases.py" in {p.name for p in metrics_dir.glob("*.py")}
+
+
+def test_the_untampered_mean_differences_are_computed_once_and_read_back_exactly(tiny_llama, tmp_path):
+    """Persistence compares every checkpoint with the untampered model's diff-in-means: cached once, same values."""
+    import types
+
+    import torch
+
+    from steerbench.tampering.persistence import mean_differences
+
+    study = _study(tiny_llama, tmp_path / "cache", "0,1")
+    selection = types.SimpleNamespace(root=tmp_path / "selection-key", position=-1)
+    first = study._untampered_mean_differences(selection)
+    written = sorted((tmp_path / "cache" / "tampering" / "directions").glob("*.safetensors"))
+    assert len(written) == 1
+    again = study._untampered_mean_differences(selection)
+    direct = mean_differences(tiny_llama, study.direction_prompts("harm_train").texts(),
+                              study.direction_prompts("benign").texts(), -1)
+    assert torch.equal(first, again) and torch.equal(first, direct) and first.shape == (tiny_llama.n_layers, 64)
