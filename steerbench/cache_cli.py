@@ -14,19 +14,18 @@ import shutil
 import time
 from pathlib import Path
 
+from steerbench.config import default_cache_dir
 from steerbench.errors import ConfigError
-
-DEFAULT_STUDY_CACHE = ".steerbench_cache"
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("cache", help="verify or clear the study cache and steerbench's home")
     commands = parser.add_subparsers(dest="cache_command", required=True)
     verify = commands.add_parser("verify", help="check every cache entry against its content hashes")
-    verify.add_argument("--cache-dir", default=DEFAULT_STUDY_CACHE, help="the study cache (default: %(default)s)")
+    verify.add_argument("--cache-dir", default=default_cache_dir(), help="the study cache (default: $STEERBENCH_CACHE or .steerbench_cache: %(default)s)")
     verify.set_defaults(func=run_verify)
     clear = commands.add_parser("clear", help="remove cache entries (a later run recomputes them)")
-    clear.add_argument("--cache-dir", default=DEFAULT_STUDY_CACHE, help="the study cache (default: %(default)s)")
+    clear.add_argument("--cache-dir", default=default_cache_dir(), help="the study cache (default: $STEERBENCH_CACHE or .steerbench_cache: %(default)s)")
     clear.add_argument("--older-than", default=None, metavar="AGE",
                        help="only entries not written for this long: 30m, 12h, 7d (default: every entry)")
     clear.add_argument("--home", action="store_true",

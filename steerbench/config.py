@@ -119,7 +119,7 @@ class StudyConfig:
     harm_train_path: str | None = None
     harm_test_path: str | None = None
     benign_path: str | None = None
-    cache_dir: str = ".steerbench_cache"
+    cache_dir: str = ".steerbench_cache"  # $STEERBENCH_CACHE when no source sets it (default_cache_dir)
     use_cache: bool = True
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     direction: DirectionConfig = field(default_factory=DirectionConfig)
@@ -480,7 +480,7 @@ def load_config(
     profile = StudyConfig.profile
     for _, values in validated:
         profile = values.get("profile", profile)
-    merged: dict[str, Any] = {"profile": profile, **PROFILES[profile]}
+    merged: dict[str, Any] = {"profile": profile, **PROFILES[profile], "cache_dir": default_cache_dir()}
     explicit = {key for _, values in validated for key in values}
     for base, values in validated:
         for key, value in values.items():
@@ -493,7 +493,9 @@ def load_config(
                      if "tampering.eval_path" in settings)
         _check_tamper_eval(Path(config.tampering.eval_path), where)
     for key in ("results_dir", "cache_dir"):
-        where = next((settings[key][1] for _, settings in reversed(sources) if key in settings), f"{key} (default)")
+        fallback = "cache_dir ($STEERBENCH_CACHE)" if key == "cache_dir" and os.environ.get("STEERBENCH_CACHE", "").strip() \
+            else f"{key} (default)"
+        where = next((settings[key][1] for _, settings in reversed(sources) if key in settings), fallback)
         _check_writable_directory(Path(getattr(config, key)), where)
     return config
 
@@ -526,6 +528,12 @@ def _check_writable_directory(path: Path, where: str) -> None:
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ConfigError(f"{where}: {existing} is not writable, so nothing could be saved in {path}; "
                           "name a directory you can write to")
+
+
+def default_cache_dir() -> str:
+    """The study cache when no config source names one: ``$STEERBENCH_CACHE`` (e.g. a shared filesystem for
+    several machines, or one cache for CI's tests and its gated run), else ``.steerbench_cache``."""
+    return os.environ.get("STEERBENCH_CACHE", "").strip() or StudyConfig.cache_dir
 
 
 def resolve_direction(config: "StudyConfig", explicit: set[str] = frozenset()) -> "StudyConfig":

@@ -22,7 +22,7 @@ def register(subparsers) -> None:
     build.add_argument("--n-prompts", default=None,
                        help="prompts of harm_train's direction-building half to use (default: all of it)")
     build.add_argument("--device", default=None)
-    build.add_argument("--cache-dir", default=".steerbench_cache")
+    build.add_argument("--cache-dir", default=None, help="the study cache (default: $STEERBENCH_CACHE or .steerbench_cache)")
     build.add_argument("--json", action="store_true", help="print the direction's metadata as JSON")
     build.set_defaults(func=run_build)
     select = commands.add_parser(
@@ -47,6 +47,9 @@ def run_build(args) -> int:
     except ValueError:
         raise ConfigError(f"--layer {args.layer}: give a block index (15), a negative index (-1) "
                           "or a depth fraction in [0, 1) (0.5)") from None
+    from steerbench.config import default_cache_dir
+
+    args.cache_dir = args.cache_dir or default_cache_dir()
     if Path(args.cache_dir).exists() and not Path(args.cache_dir).is_dir():
         raise ConfigError(f"--cache-dir {args.cache_dir}: a file, not a directory; name a directory")
     resolve_source(args.model)  # fail fast, in one line, before anything heavy

@@ -32,6 +32,12 @@ pipeline.Study.direction = _flipped
 '''
 
 
+def _cache(tmp_path: Path) -> Path:
+    """``$STEERBENCH_CACHE`` where set (.ci/run: one cache for the tests and the gated run that follows, so the
+    gated run reuses these rows; every entry is keyed by all its inputs), else a fresh one."""
+    return Path(os.environ["STEERBENCH_CACHE"]) if os.environ.get("STEERBENCH_CACHE", "").strip() else tmp_path / "cache"
+
+
 def _run(tmp_path: Path, cache: Path, *extra: str) -> tuple[int, dict]:
     tmp_path.mkdir(parents=True, exist_ok=True)
     results = tmp_path / "reports"
@@ -51,7 +57,7 @@ def _run(tmp_path: Path, cache: Path, *extra: str) -> tuple[int, dict]:
 def test_ci_gates_pass_on_the_default_model_and_fail_with_a_flipped_sign(tmp_path):
     # One cache for both runs: the flipped run reuses the baseline rows and the direction, never a
     # steered row (rows are keyed by the unit vector's hash, pipeline._unit_hash), which halves the cost.
-    cache = tmp_path / "cache"
+    cache = _cache(tmp_path)
     ok_code, ok = _run(tmp_path / "ok", cache)
     assert ok_code == 0, ok
     assert ok["harm_test_logodds_gain"][0] > 0 and ok["harm_test_logodds_gain"][1] != "FAIL"
@@ -69,7 +75,7 @@ def test_the_tampering_ci_gate_fails_an_attack_that_does_not_train(tmp_path):
     attack is broken: here its learning rate is 0, so the attacked model is the untampered one."""
     results = tmp_path / "reports"
     config = tmp_path / "steer.yaml"
-    config.write_text(f"cache_dir: {tmp_path / 'cache'}\ntampering:\n  lr: 0.0\n")
+    config.write_text(f"cache_dir: {_cache(tmp_path)}\ntampering:\n  lr: 0.0\n")
     command = [sys.executable, "-m", "pytest", str(REPO / "evals" / "test_tampering.py") + "::test_tampering",
                "--profile", "ci", "--gates", str(REPO / "data" / "gates" / "ci.yaml"), "--steer-config", str(config),
                "--results-dir", str(results), "-p", "no:cacheprovider", "-q"]

@@ -167,3 +167,14 @@ def test_direction_auto_selects_diff_in_means_for_chat_models_that_refuse():
     assert chosen.direction.layer is None
     with pytest.raises(ConfigError, match="direction.layer auto selects a diff-in-means direction"):
         load_config(rootdir=REPO, overrides={"direction.method": "contrastive_prefix", "direction.layer": "auto"})
+
+
+def test_steerbench_cache_is_the_default_cache_dir_and_a_config_overrides_it(tmp_path, monkeypatch):
+    shared = tmp_path / "shared-cache"
+    monkeypatch.setenv("STEERBENCH_CACHE", str(shared))
+    assert load_config(rootdir=tmp_path).cache_dir == str(shared)
+    write(tmp_path / "pyproject.toml", '[tool.steerbench]\ncache_dir = "cache"\n')
+    assert load_config(rootdir=tmp_path).cache_dir == str(tmp_path / "cache")
+    monkeypatch.delenv("STEERBENCH_CACHE")
+    (tmp_path / "pyproject.toml").unlink()
+    assert load_config(rootdir=tmp_path).cache_dir == str(tmp_path / ".steerbench_cache")
