@@ -110,3 +110,31 @@ def cli():
     import steerbench.cli
 
     return steerbench.cli.main
+
+
+SMALL_RUN = ["--profile", "ci", "--n-prompts", "6", "--max-new-tokens", "12"]
+
+
+def small_run(out: Path, *distribution: str, cache: bool = False) -> Path:
+    """A small slice of the real study (the generalization eval of the ci profile on the default model, 6
+    prompts per split, 12 tokens) run as a user would, into ``out``; returns its run directory (latest)."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    config = out.parent / f"{out.name}.yaml"
+    config.write_text(f"cache_dir: {out.parent / (out.name + '-cache')}\n")
+    command = [sys.executable, "-m", "pytest", str(repo / "evals" / "test_generalization.py"), *distribution,
+               *SMALL_RUN, *([] if cache else ["--no-cache"]), "--steer-config", str(config),
+               "--results-dir", str(out), "-p", "no:cacheprovider", "-q"]
+    done = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=900)
+    assert (out / "latest" / "results.parquet").exists(), done.stdout[-3000:] + done.stderr[-3000:]
+    return out / "latest"
+
+
+@pytest.fixture(scope="session")
+def small_real_run(tmp_path_factory) -> Path:
+    """One small real run (``small_run`` with -n 0, computed afresh), shared by the tests that need a run
+    directory made by the real pipeline (determinism, the analysis notebook)."""
+    return small_run(tmp_path_factory.mktemp("small-run") / "n0", "-n", "0")
+

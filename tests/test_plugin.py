@@ -292,3 +292,19 @@ def test_bad_device_and_paths_fail_before_any_test_and_publish_nothing(project, 
     errors = [line for line in result.stderr.lines if line.strip()]
     assert len(errors) == 1 and message in errors[0], errors
     assert not (project.path / "out").exists()
+
+
+def test_worker_threads_are_the_cores_share_or_steerbench_threads(monkeypatch):
+    import os
+
+    from fixtures.study import worker_threads
+
+    monkeypatch.delenv("STEERBENCH_THREADS", raising=False)
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
+    assert worker_threads() == max(1, (os.cpu_count() or 1) // 2)
+    monkeypatch.setenv("STEERBENCH_THREADS", "3")
+    assert worker_threads() == 3
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv("STEERBENCH_THREADS", bad)
+        with pytest.raises(pytest.UsageError, match="STEERBENCH_THREADS"):
+            worker_threads()
