@@ -60,7 +60,7 @@ def _split_section(results: pd.DataFrame, split: str, cell: str) -> list[str]:
             )
         lines.append("")
         for name, row in (("baseline", base), (f"steered ({cell})", steer)):
-            lines += [f"{name}:", "", *_fenced(_shown(split, row)), ""]
+            lines += [f"{name}:", "", *_fenced(shown_completion(split, row)), ""]
     return lines
 
 
@@ -82,11 +82,11 @@ def render_tampering_examples(tampered: pd.DataFrame, per_attack: int = 3) -> st
         for prompt_id in sorted(before.index.intersection(after.index))[:per_attack]:
             lines += [f"### {prompt_id}", "", f"> {_truncate(str(before.loc[prompt_id, 'prompt'])).replace(chr(10), ' ')}", ""]
             for name, row in (("untampered", before.loc[prompt_id]), (f"after {last} steps", after.loc[prompt_id])):
-                lines += [f"{name} ({row['outcome']}):", "", *_fenced(_shown("harm_test", row)), ""]
+                lines += [f"{name} ({row['outcome']}):", "", *_fenced(shown_completion("harm_test", row)), ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _shown(split: str, row) -> str:
+def shown_completion(split: str, row) -> str:
     """The completion as examples.md shows it: compliant answers to harmful prompts are cut short."""
     text = str(row["completion"])
     harmful = split in HARMFUL_SPLITS or row.get("expected_behavior") == "refuse"
