@@ -77,6 +77,12 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {
     "gemma-2-2b-it": ModelSpec("google/gemma-2-2b-it", chat=True, refuses=True),
     "deepseek-r1-distill-qwen-1.5b": ModelSpec("deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B", chat=True),
     "deepseek-r1-distill-llama-8b": ModelSpec("deepseek-ai/DeepSeek-R1-Distill-Llama-8B", chat=True),
+    # the seed's larger models (issue 13); their families' engine paths are tested on tiny random-weight
+    # checkpoints (tests/tiny_models.py: qwen2, phi3, llama). TinyLlama's chat tune is not safety-trained, so
+    # "auto" gives it the contrastive direction, as for the DeepSeek distills.
+    "qwen2-7b-instruct": ModelSpec("Qwen/Qwen2-7B-Instruct", chat=True, refuses=True),
+    "phi-3-mini-instruct": ModelSpec("microsoft/Phi-3-mini-4k-instruct", chat=True, refuses=True),
+    "tinyllama-1.1b-chat": ModelSpec("TinyLlama/TinyLlama-1.1B-Chat-v1.0", chat=True),
 }
 
 from steerbench.vocab import DTYPES  # noqa: E402,F401  (re-exported)

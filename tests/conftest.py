@@ -38,35 +38,33 @@ def torch_threads() -> int:
 
 @pytest.fixture(scope="session")
 def tiny_dirs(tmp_path_factory, torch_threads) -> dict[str, Path]:
-    """Checkpoint directories of tiny random GPT-NeoX and Gemma 3 (plain prompts) and Llama (chat) models."""
+    """Checkpoint directories of tiny random GPT-NeoX and Gemma 3 (plain prompts) and Llama, Qwen2 and Phi-3
+    (chat) models."""
     from tiny_models import make_checkpoint
 
     root = tmp_path_factory.mktemp("tiny_checkpoints")
-    return {arch: make_checkpoint(root, arch) for arch in ("gpt_neox", "llama", "gemma3")}
+    return {arch: make_checkpoint(root, arch) for arch in ("gpt_neox", "llama", "gemma3", "qwen2", "phi3")}
 
 
-@pytest.fixture(scope="session")
-def tiny_neox(tiny_dirs):
-    from steerbench.model import load_model
+def _tiny(arch: str):
+    """A session fixture loading the tiny ``arch`` checkpoint of ``tiny_dirs``."""
 
-    return load_model(str(tiny_dirs["gpt_neox"]), device="cpu")
+    @pytest.fixture(scope="session")
+    def fixture(tiny_dirs):
+        from steerbench.model import load_model
 
+        return load_model(str(tiny_dirs[arch]), device="cpu")
 
-@pytest.fixture(scope="session")
-def tiny_llama(tiny_dirs):
-    from steerbench.model import load_model
-
-    return load_model(str(tiny_dirs["llama"]), device="cpu")
+    return fixture
 
 
-@pytest.fixture(scope="session")
-def tiny_gemma(tiny_dirs):
-    from steerbench.model import load_model
-
-    return load_model(str(tiny_dirs["gemma3"]), device="cpu")
+tiny_neox, tiny_llama, tiny_gemma = _tiny("gpt_neox"), _tiny("llama"), _tiny("gemma3")
+tiny_qwen2, tiny_phi3 = _tiny("qwen2"), _tiny("phi3")
 
 
-TINY_FIXTURES = {"gpt_neox": "tiny_neox", "llama": "tiny_llama", "gemma3": "tiny_gemma"}
+# every family the study's models come from (issue 13: the Qwen2 / Qwen2.5 and Phi-3 chat models load by alias)
+TINY_FIXTURES = {"gpt_neox": "tiny_neox", "llama": "tiny_llama", "gemma3": "tiny_gemma", "qwen2": "tiny_qwen2",
+                 "phi3": "tiny_phi3"}
 
 
 @pytest.fixture(scope="session", params=list(TINY_FIXTURES))

@@ -111,6 +111,16 @@ def test_uncached_hub_model_fails_with_one_line(empty_hf_cache):
     assert str(empty_hf_cache) in message  # says which cache it looked in
 
 
+@pytest.mark.parametrize("alias, hub_id", [("qwen2-7b-instruct", "Qwen/Qwen2-7B-Instruct"),
+                                            ("phi-3-mini-instruct", "microsoft/Phi-3-mini-4k-instruct"),
+                                            ("tinyllama-1.1b-chat", "TinyLlama/TinyLlama-1.1B-Chat-v1.0"),
+                                            ("deepseek-r1-distill-llama-8b", "deepseek-ai/DeepSeek-R1-Distill-Llama-8B")])
+def test_the_seeds_larger_models_are_aliases_that_fail_in_one_line_without_weights(empty_hf_cache, alias, hub_id):
+    with pytest.raises(ModelUnavailableError) as info:
+        resolve_source(alias)
+    assert "\n" not in str(info.value) and hub_id in str(info.value) and "huggingface-cli download" in str(info.value)
+
+
 def test_uncached_hub_model_cli_exits_2_with_one_line(empty_hf_cache, capsys):
     """Needs the `direction` command (steerbench/directions_cli.py, written by the lead)."""
     from steerbench.cli import main

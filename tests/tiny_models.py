@@ -37,12 +37,12 @@ def make_tokenizer(chat: bool):
 
 
 def make_checkpoint(root: Path, arch: str, seed: int = 0) -> Path:
-    """Save a 4-layer random ``gpt_neox`` (pythia family, plain prompts), ``llama`` (chat) or ``gemma3``
-    (Gemma 3 text, plain prompts like the embedded gemma3-270m base model) checkpoint."""
+    """Save a 4-layer random ``gpt_neox`` (pythia family, plain prompts), ``llama``, ``qwen2`` or ``phi3`` (chat)
+    or ``gemma3`` (Gemma 3 text, plain prompts like the embedded gemma3-270m base model) checkpoint."""
     import torch
-    from transformers import AutoModelForCausalLM, Gemma3TextConfig, GPTNeoXConfig, LlamaConfig
+    from transformers import AutoModelForCausalLM, Gemma3TextConfig, GPTNeoXConfig, LlamaConfig, Phi3Config, Qwen2Config
 
-    tokenizer = make_tokenizer(chat=arch == "llama")
+    tokenizer = make_tokenizer(chat=arch in ("llama", "qwen2", "phi3"))
     common = dict(vocab_size=len(tokenizer), hidden_size=64, num_hidden_layers=4, num_attention_heads=4,
                   intermediate_size=128, max_position_embeddings=256,
                   eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id,
@@ -51,6 +51,10 @@ def make_checkpoint(root: Path, arch: str, seed: int = 0) -> Path:
         config = GPTNeoXConfig(rotary_pct=0.25, **common)
     elif arch == "llama":
         config = LlamaConfig(num_key_value_heads=2, **common)
+    elif arch == "qwen2":  # the Qwen2 / Qwen2.5 chat family (issue 13's larger models)
+        config = Qwen2Config(num_key_value_heads=2, **common)
+    elif arch == "phi3":  # Phi-3-mini's architecture (fused qkv and gate_up projections)
+        config = Phi3Config(num_key_value_heads=2, **common)
     elif arch == "gemma3":
         config = Gemma3TextConfig(num_key_value_heads=2, head_dim=16, sliding_window=96,
                                   layer_types=["sliding_attention", "sliding_attention", "sliding_attention",
