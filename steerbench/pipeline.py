@@ -402,7 +402,7 @@ class Study:
         Raises:
             ValueError: the model has no separate unmodified base (it is not an organism).
         """
-        from steerbench.tampering.attack import unmodified_base
+        from steerbench.tampering.attack import load_unmodified_base, unmodified_base
 
         if self.control_of:
             return self
@@ -410,7 +410,7 @@ class Study:
         if base == self.model.name:
             raise ValueError(f"{self.model.name} has no refusal adapter: its base-model control would be the attack "
                              "itself (run it on an organism, e.g. --model smollm2-135m-refusal)")
-        return dataclasses.replace(self, model=_base_model(base, self.model.device, self.config.dtype),
+        return dataclasses.replace(self, model=load_unmodified_base(base, self.model.device, self.config.dtype),
                                    memo=PrefillMemo(), selection_root=None, _selection=None, control_of=self.model.name)
 
     def _runs_on(self, attack: str) -> "Study":
@@ -421,8 +421,9 @@ class Study:
         """The attack's training run against this study's model (trained once, cached; every grid step)."""
         from steerbench.tampering import run_attack
 
-        if self._runs_on(attack) is not self:
-            return self._runs_on(attack).attack_run(attack, seed)
+        runner = self._runs_on(attack)
+        if runner is not self:
+            return runner.attack_run(attack, seed)
         return run_attack(self.model, self.attack_recipe(attack, seed), self.cache_root, progress=self.progress)
 
     def _tampering_scope(self) -> "Study":
@@ -451,8 +452,9 @@ class Study:
         the same prompt (common random numbers pair them). Step 0 is the untampered model itself."""
         from steerbench.rows import _drift
 
-        if self._runs_on(attack) is not self:  # a base-control attack: the unmodified base, its own step 0
-            return self._runs_on(attack).attack_rows_path(attack, steps, seed, split, cell)
+        runner = self._runs_on(attack)
+        if runner is not self:  # a base-control attack: the unmodified base, its own step 0
+            return runner.attack_rows_path(attack, steps, seed, split, cell)
         untampered = self._tampering_scope().rows_path(BASELINE, split)
         if steps == 0 and cell == BASELINE:  # the untampered model: no training run needed (xdist workers
             source = untampered  # would otherwise all wait for the first attack's run)
@@ -526,14 +528,6 @@ class Study:
         import pandas as pd
 
         return pd.read_parquet(self.rows_path(cell, split, **kwargs))
-
-
-@functools.lru_cache(maxsize=2)
-def _base_model(name: str, device: str, dtype: str):
-    """An organism's unmodified base, loaded once per process (base-control attacks)."""
-    from steerbench.model import load_model
-
-    return load_model(name, device=device, dtype=dtype)
 
 
 def _unit_hash(direction: Direction) -> str:

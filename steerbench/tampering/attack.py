@@ -14,6 +14,7 @@ input: the attacked model's fingerprint, the recipe, the prompts and the generat
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import time
 from dataclasses import dataclass, field
@@ -98,6 +99,15 @@ def unmodified_base(model_name: str) -> str:
 
         return ORGANISMS[model_name].base
     return model_name
+
+
+@functools.lru_cache(maxsize=2)
+def load_unmodified_base(name: str, device: str = "cpu", dtype: str = "float32"):
+    """The helpful-only base ``name`` (``unmodified_base``), loaded once per process: every attacked checkpoint
+    needs its fingerprint (the answers' cache key) and the base-model control evaluates on it."""
+    from steerbench.model import load_model
+
+    return load_model(name, device=device, dtype=dtype)
 
 
 def attack_context(model, prompt: str, system: str | None) -> list[int]:
@@ -196,7 +206,7 @@ def run_attack(model, recipe: AttackRecipe, cache_root: Path, progress: Callable
     """
     from safetensors import safe_open
 
-    from steerbench.model import load_model, resolve_source
+    from steerbench.model import resolve_source
     from steerbench.organism.build import adapter_digest_of
 
     from steerbench.organism.train import examples_used
@@ -205,7 +215,7 @@ def run_attack(model, recipe: AttackRecipe, cache_root: Path, progress: Callable
     # only the prompts some step trains on are answered (a short grid needs fewer answers)
     prompts = [p for i, p in enumerate(attack_prompts(recipe.prompt_kind, recipe.data)) if i in used]
     base_name = unmodified_base(model.name)
-    base = model if base_name == model.name else load_model(base_name, device="cpu")
+    base = model if base_name == model.name else load_unmodified_base(base_name)
     if answers is None:
         answers_file = answers_path(cache_root, base, prompts, recipe, progress)
         answers_key, answers = answers_file.stem, json.loads(answers_file.read_text())
