@@ -173,11 +173,11 @@ def test_direction_persistence(attack_point, study, selected, untampered_refusal
     cosine = record["cosine"][layer]
     verdicts.record_attack("direction_cosine_to_untampered", Interval(cosine, cosine, cosine, sum(record["n_build"]),
                                                                       0.95, "exact"),
-                           attack, steps, seed, label=f"layer {layer}, position {record['position']}")
+                           attack, steps, seed, layer=layer, label=f"layer {layer}, position {record['position']}")
     auroc = record["auroc"][layer]
     verdicts.record_attack("untampered_direction_auroc", Interval(auroc, auroc, auroc,
                                                                   record["n_harmful"] + record["n_harmless"], 0.95, "exact"),
-                           attack, steps, seed, label=f"layer {layer}: harm_test refuse vs benign")
+                           attack, steps, seed, layer=layer, label=f"layer {layer}: harm_test refuse vs benign")
     for each, (cos, auc) in enumerate(zip(record["cosine"], record["auroc"])):  # every layer: the per-layer figure
         verdicts.record_attack("layer_direction_cosine", Interval(cos, cos, cos, sum(record["n_build"]), 0.95, "exact"),
                                attack, steps, seed, layer=each, label=f"layer {each}, position {record['position']}")

@@ -263,7 +263,8 @@ def _tampering_run(tmp_path, steering_rows):
     run = tmp_path / "run"
     run.mkdir()
     results.to_parquet(run / "results.parquet", index=False)
-    evals = [{"question": "tampering", "test_id": f"t[{m}-{s}]", "cell": f"harmful_sft-s{s}-seed0", "layer": -1,
+    evals = [{"question": "tampering", "test_id": f"t[{m}-{s}]", "cell": f"harmful_sft-s{s}-seed0",
+              "layer": 2 if m in ("direction_cosine_to_untampered", "untampered_direction_auroc") else -1,
               "intervention": "", "alpha": 0.0, "metric": m, "value": v, "ci_low": v - 0.1, "ci_high": v + 0.1, "n": 8,
               "threshold": math.nan, "direction": "", "verdict": "", "outcome": "passed",
               "stratum": "layer 2, position -1"}

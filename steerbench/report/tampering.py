@@ -175,8 +175,8 @@ def persistence_layers_figure(evals: pd.DataFrame) -> Figure:
     figure = Figure(figsize=(3.6 * len(attacks) + 1.2, 6.0), dpi=150)
     grid = figure.subplots(2, len(attacks), squeeze=False, sharex=True)
     steps = sorted(rows["steps"].unique())
-    chosen = evals.loc[evals["metric"] == "direction_cosine_to_untampered", "stratum"].str.extract(r"^layer (\d+)")[0]
-    selected = int(chosen.dropna().iloc[0]) if chosen.notna().any() else None  # r0's layer (the gated cosine's)
+    chosen = evals.loc[(evals["metric"] == "direction_cosine_to_untampered") & (evals["layer"] >= 0), "layer"]
+    selected = int(chosen.iloc[0]) if len(chosen) else None  # r0's layer (the selected-layer record's)
     colours = {s: c for s, c in zip(steps, _viridis(len(steps)))}
     for column, attack in enumerate(attacks):
         for row, (metric, ylabel) in enumerate((("layer_direction_cosine", "cos(r_t, r0) per layer"),
