@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 
 import pytest
@@ -11,9 +12,9 @@ from fixtures.evaluation import attack_point_id
 from steerbench.errors import SteerbenchError
 from steerbench.model import layer_count
 from steerbench.pipeline import grid, resolved_layers
-from steerbench.pytest_plugin import selection_root_key, study_key
+from steerbench.pytest_plugin import model_configs_key, selection_root_key
 
-WORKERINPUT_SELECTION = "steerbench_selection_root"
+WORKERINPUT_SELECTION = "steerbench_selection_root"  # JSON: model -> its selection's directory
 
 
 @functools.lru_cache(maxsize=4)
@@ -25,19 +26,22 @@ def _n_layers(model: str) -> int:
 def pytest_configure(config: pytest.Config) -> None:
     """Resolve the model (and the layers) once, before any worker starts: a missing hub model or an
     out-of-range layer stops the session with one line instead of one traceback per test."""
-    study = config.stash.get(study_key, None)
-    if study is None:
+    configs = config.stash.get(model_configs_key, None)
+    if configs is None:
         return
     if hasattr(config, "workerinput"):
         if config.workerinput.get(WORKERINPUT_SELECTION):
-            config.stash[selection_root_key] = config.workerinput[WORKERINPUT_SELECTION]
+            config.stash[selection_root_key] = json.loads(config.workerinput[WORKERINPUT_SELECTION])
         return
-    try:
-        if study.direction.layer == "auto":
-            config.stash[selection_root_key] = str(_run_selection(study, Path(str(config.rootpath))))
-        resolved_layers(study, _n_layers(study.model), _auto_layer(config))
-    except SteerbenchError as error:
-        raise pytest.UsageError(str(error)) from None
+    roots: dict[str, str] = {}
+    config.stash[selection_root_key] = roots
+    for model, study in configs.items():  # a cross-model run: each model's selection, one after the other
+        try:
+            if study.direction.layer == "auto":
+                roots[model] = str(_run_selection(study, Path(str(config.rootpath))))
+            resolved_layers(study, _n_layers(model), _auto_layer(config, model))
+        except SteerbenchError as error:
+            raise pytest.UsageError(f"{error}" if len(configs) == 1 else f"model {model}: {error}") from None
 
 
 def _run_selection(study_config, rootdir: Path) -> Path:
@@ -52,42 +56,73 @@ def _run_selection(study_config, rootdir: Path) -> Path:
     return study.selection().root
 
 
-def _auto_layer(config) -> int | None:
+def _auto_layer(config, model: str) -> int | None:
     from steerbench.selection import load_selection
 
-    root = config.stash.get(selection_root_key, None)
+    root = config.stash.get(selection_root_key, {}).get(model)
     return None if root is None else load_selection(Path(root)).layer
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node) -> None:
-    """xdist: give each worker the controller's selection."""
-    root = node.config.stash.get(selection_root_key, None)
-    if root is not None:
-        node.workerinput[WORKERINPUT_SELECTION] = root
+    """xdist: give each worker the controller's selections."""
+    roots = node.config.stash.get(selection_root_key, None)
+    if roots:
+        node.workerinput[WORKERINPUT_SELECTION] = json.dumps(roots)
 
 
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    study = metafunc.config.stash[study_key]
+def _parameters(metafunc: pytest.Metafunc, study) -> tuple[str, list, list[str]] | None:
+    """The test's grid parameter for one model's config: (argname, values, ids), or None."""
     n_layers = _n_layers(study.model)
-    auto_layer = _auto_layer(metafunc.config)
+    auto_layer = _auto_layer(metafunc.config, study.model)
     if "cell" in metafunc.fixturenames:
         cells = grid(study, n_layers, auto_layer)
-        metafunc.parametrize("cell", cells, ids=[c.id for c in cells])
-    elif "robustness_cell" in metafunc.fixturenames:
+        return "cell", cells, [c.id for c in cells]
+    if "robustness_cell" in metafunc.fixturenames:
         # the seed question re-samples each layer x intervention at the robustness alpha only
         cells = sorted({c for c in grid(study, n_layers, auto_layer) if c.alpha == study.robustness_alpha} or
                        {type(c)(c.layer, c.intervention, float(study.robustness_alpha))
                         for c in grid(study, n_layers, auto_layer)})
-        metafunc.parametrize("robustness_cell", cells, ids=[c.id for c in cells])
-    elif "attack_point" in metafunc.fixturenames:
+        return "robustness_cell", cells, [c.id for c in cells]
+    if "attack_point" in metafunc.fixturenames:
         # the tampering grid: attack x attacker steps (the untampered step 0 is every point's reference) x seed,
         # attacks interleaved so that xdist workers start on different attacks' training runs, not one each
         t = study.tampering
         points = [(attack, steps, seed) for seed in t.seeds for steps in t.steps if steps > 0 for attack in t.attacks]
-        metafunc.parametrize("attack_point", points, ids=[attack_point_id(*p) for p in points])
-    elif "attack_name" in metafunc.fixturenames:
-        metafunc.parametrize("attack_name", list(study.tampering.attacks))
-    elif "layer" in metafunc.fixturenames:
+        return "attack_point", points, [attack_point_id(*p) for p in points]
+    if "attack_name" in metafunc.fixturenames:
+        return "attack_name", list(study.tampering.attacks), list(study.tampering.attacks)
+    if "layer" in metafunc.fixturenames:
         layers = resolved_layers(study, n_layers, auto_layer)
-        metafunc.parametrize("layer", layers, ids=[f"L{layer}" for layer in layers])
+        return "layer", layers, [f"L{layer}" for layer in layers]
+    return None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Each research question over its grid; in a cross-model run, over (model, grid point): the model
+    is an indirect session-scoped parameter, so each model's Study is set up once per worker, and the
+    ids start with the model (``test_gap[gemma3-270m-L9-add-a1]``)."""
+    configs = metafunc.config.stash[model_configs_key]
+    cross_model = len(configs) > 1 or bool(next(iter(configs.values())).models)
+    if not cross_model:
+        parameters = _parameters(metafunc, next(iter(configs.values())))
+        if parameters is not None:
+            argname, values, ids = parameters
+            metafunc.parametrize(argname, values, ids=ids)
+        return
+    if "steer_model" not in metafunc.fixturenames:
+        return
+    pairs, ids, argname = [], [], None
+    for model, study in configs.items():
+        parameters = _parameters(metafunc, study)
+        if parameters is None:
+            pairs.append(model)
+            ids.append(model)
+            continue
+        argname, values, value_ids = parameters
+        pairs.extend((model, value) for value in values)
+        ids.extend(f"{model}-{value_id}" for value_id in value_ids)
+    if argname is None:
+        metafunc.parametrize("steer_model", pairs, ids=ids, indirect=True)
+    else:
+        metafunc.parametrize(("steer_model", argname), pairs, ids=ids, indirect=["steer_model"])

@@ -101,6 +101,9 @@ class TamperingConfig:
 @dataclass(frozen=True)
 class StudyConfig:
     model: str = DEFAULT_MODEL  # the refusal organism (docs/design_decisions.md "Default model")
+    # a cross-model run (``--models a,b,c``): the study once per model into one run directory; every model's
+    # config (``load_configs``) has its own ``model`` and this same list. () = the one ``model``.
+    models: tuple[str, ...] = ()
     device: str | None = None  # None = auto-detect
     dtype: str = "float32"
     layers: tuple[int | float, ...] = (0.25, 0.5, 0.75)  # ints, negative ints or depth fractions, as given
@@ -156,7 +159,7 @@ PROFILES: dict[str, dict[str, Any]] = {
 
 # The pytest plugin's study flags, by the dotted key they set.
 FLAGS = {
-    "model": "--model", "device": "--device", "layers": "--layers", "alphas": "--alphas",
+    "model": "--model", "models": "--models", "device": "--device", "layers": "--layers", "alphas": "--alphas",
     "interventions": "--interventions", "n_prompts": "--n-prompts", "generation.max_new_tokens": "--max-new-tokens",
     "seed": "--seed", "profile": "--profile", "results_dir": "--results-dir", "gates": "--gates",
     "use_cache": "--no-cache", "prompts_dir": "--prompts", "direction.method": "--direction-method",
@@ -274,6 +277,7 @@ def _steps(value: Any) -> tuple[int, ...]:
 # dotted key -> (validator, what a valid value looks like)
 _FIELDS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "model": (_text(), "a model alias, hub id or local checkpoint directory, e.g. smollm2-135m"),
+    "models": (_list_of(_text()), "a non-empty list of model aliases, e.g. smollm2-135m,smollm2-135m-refusal,gemma3-270m"),
     "device": (_text(optional=True), "a torch device such as cpu or cuda, or auto"),
     "dtype": (_text(DTYPES), f"one of {', '.join(DTYPES)}"),
     "layers": (_list_of(_layer), "a non-empty list of layer indices (6, -1) or depth fractions in [0, 1) (0.5)"),
@@ -328,9 +332,9 @@ _FIELDS: dict[str, tuple[Callable[[Any], Any], str]] = {
 
 def _parse_flag_text(key: str, text: str) -> Any:
     """Turn a flag's text into the typed value its key expects (validation comes later)."""
-    if key in ("layers", "alphas", "interventions"):
+    if key in ("layers", "alphas", "interventions", "models"):
         items = [item.strip() for item in text.split(",") if item.strip()]
-        return [item if key == "interventions" else _number(item) for item in items]
+        return [item if key in ("interventions", "models") else _number(item) for item in items]
     if key in ("n_prompts",) and text.strip().lower() == "all":
         return None
     if key == "device" and text.strip().lower() == "auto":
@@ -456,7 +460,23 @@ def load_config(
     overrides: dict[str, Any] | None = None,
     invocation_dir: Path | None = None,
 ) -> StudyConfig:
-    """Build the study's config from defaults, profile, pyproject, YAML and flags.
+    """The study's config (the first model's, in a cross-model run: see ``load_configs``)."""
+    return load_configs(rootdir=rootdir, yaml_path=yaml_path, overrides=overrides, invocation_dir=invocation_dir)[0]
+
+
+def load_configs(
+    *,
+    rootdir: Path,
+    yaml_path: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    invocation_dir: Path | None = None,
+) -> tuple[StudyConfig, ...]:
+    """Build the study's config from defaults, profile, pyproject, YAML and flags: one per model.
+
+    A cross-model run (``models``) gets one config per listed model, in order, each with its own
+    ``model`` and its direction resolved for that model (``resolve_direction``: "auto" means
+    diff-in-means for a model that refuses, the contrastive direction otherwise); all other settings
+    are shared. Without ``models``, one config.
 
     Args:
         rootdir: the project root (pytest's rootdir); its pyproject.toml is read.
@@ -487,7 +507,14 @@ def load_config(
             if key in _PATH_KEYS and value is not None and not Path(value).is_absolute():
                 value = str(base / value)
             merged[key] = value
-    config = resolve_direction(_build(merged, rootdir), explicit)
+    models = tuple(merged.get("models", ()))
+    flags = sources[-1][1]
+    if models and "model" in flags and merged["model"] not in models:  # a config file's model yields to --models
+        raise ConfigError(f"{flags['model'][1]}: model {merged['model']!r} is not one of the models "
+                          f"{', '.join(models)}; pass either --model or --models")
+    configs = tuple(resolve_direction(_build({**merged, "model": model}, rootdir), explicit)
+                    for model in (models or (merged.get("model", StudyConfig.model),)))
+    config = configs[0]
     if config.tampering.eval_path is not None:
         where = next(settings["tampering.eval_path"][1] for _, settings in reversed(sources)
                      if "tampering.eval_path" in settings)
@@ -497,7 +524,7 @@ def load_config(
             else f"{key} (default)"
         where = next((settings[key][1] for _, settings in reversed(sources) if key in settings), fallback)
         _check_writable_directory(Path(getattr(config, key)), where)
-    return config
+    return configs
 
 
 def _check_tamper_eval(path: Path, where: str) -> None:

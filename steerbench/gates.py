@@ -8,6 +8,12 @@ may name ``attacks: [harmful_sft]`` and ``steps_max: 16`` (judged at checkpoints
     generalization: {gap: {max: 0.3}, harm_test_refusal_gain: {min: 0.1, interventions: [add], alpha_min: 1}}
     seed_robustness: {seed_refusal_diff: {max_abs: 0.25}}
 
+A cross-model run may give a model its own gates under ``models:``; they replace the file's gate of
+the same question and metric for that model only (the others apply to every model)::
+
+    models:
+      gemma3-270m: {benign: {false_refusal_rate: {max: 0.5}}}
+
 A gate fails only when the metric's whole interval is on the wrong side of its threshold, and is
 inconclusive (passing, but listed) when the interval straddles it (DESIGN.md decision 10).
 """
@@ -54,6 +60,16 @@ class Gates:
 
     gates: tuple[Gate, ...] = ()
     source: str = ""
+    per_model: tuple[tuple[str, tuple[Gate, ...]], ...] = ()  # ``models:`` sections: (model, its gates)
+
+    def for_model(self, model: str) -> "Gates":
+        """The gates that judge ``model``: its own ``models:`` gates over the file's common ones."""
+        own = dict(self.per_model).get(model, ())
+        if not own:
+            return Gates(gates=self.gates, source=self.source)
+        replaced = {(g.question, g.metric) for g in own}
+        common = tuple(g for g in self.gates if (g.question, g.metric) not in replaced)
+        return Gates(gates=common + tuple(own), source=self.source)
 
     def get(self, question: str, metric: str) -> Gate | None:
         for gate in self.gates:
@@ -106,9 +122,27 @@ def load_gates(path: Path | str) -> Gates:
                           "(question: {metric: {max: x}}), or leave out --gates for data/gates/default.yaml")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}:1: expected a mapping question -> metric -> {{max: x}} or {{min: x}}")
+    per_model = []
+    for key_node, value_node in root.value:
+        if key_node.value != "models":
+            continue
+        where = f"{path}:{key_node.start_mark.line + 1}"
+        if not isinstance(data["models"], dict) or not all(isinstance(v, dict) for v in data["models"].values()):
+            raise ConfigError(f"{where}: models must map a model alias to its own gates (question -> metric -> "
+                              "{max: x}), e.g. models: {gemma3-270m: {benign: {false_refusal_rate: {max: 0.5}}}}")
+        for model_node, model_gates in value_node.value:
+            per_model.append((str(model_node.value), tuple(_gates_of(path, model_gates, data["models"][model_node.value]))))
+    gates = _gates_of(path, root, {k: v for k, v in data.items() if k != "models"})
+    return Gates(gates=tuple(gates), source=str(path), per_model=tuple(per_model))
+
+
+def _gates_of(path: Path, root: yaml.MappingNode, data: dict) -> list[Gate]:
+    """The gates of one mapping question -> metric -> rule (the file's top level, or one model's section)."""
     gates = []
     for question_node, metrics_node in root.value:
         question = question_node.value
+        if question == "models" and question not in data:
+            continue
         where = f"{path}:{question_node.start_mark.line + 1}"
         if question not in QUESTIONS:
             raise ConfigError(f"{where}: unknown question {question!r}; expected one of {', '.join(QUESTIONS)}")
@@ -122,7 +156,7 @@ def load_gates(path: Path | str) -> Gates:
                 raise ConfigError(f"{path}:{metric_node.start_mark.line + 1}: unknown metric {metric!r} of question "
                                   f"{question!r}; expected one of {', '.join(METRICS[question])}")
             gates.append(_gate(question, metric, metrics[metric], f"{path}:{metric_node.start_mark.line + 1}"))
-    return Gates(gates=tuple(gates), source=str(path))
+    return gates
 
 
 def _gate(question: str, metric: str, rule: object, where: str) -> Gate:

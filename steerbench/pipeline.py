@@ -595,12 +595,26 @@ def slice_sets(files: dict, n_prompts: int | None) -> dict:
     return found
 
 
+def model_facts(model) -> dict:
+    """What a cross-model comparison needs of a loaded model: parameter count, width, architecture family,
+    how its weights were quantized before steerbench dequantized them, and whether it is an organism."""
+    from steerbench.model import MODEL_REGISTRY
+
+    spec = MODEL_REGISTRY.get(model.name)
+    note = model.weights_note or (spec.note if spec is not None else "")
+    quantization = next((q for q in ("Q4_K_M", "Q4_1", "Q8_0") if q in note), "")
+    return {"n_params": int(sum(p.numel() for p in model.hf_model.parameters())), "d_model": model.d_model,
+            "family": str(getattr(model.hf_model.config, "model_type", "")),
+            "quantization": f"{quantization}-dequantized" if quantization else "none",
+            "organism": bool(spec is not None and spec.organism), "dtype": model.dtype}
+
+
 def describe(study: Study) -> dict:
     """What run.json should say about the study's inputs."""
     return {
         "model": study.model.name, "model_fingerprint": study.model.fingerprint,
         "weights_note": study.model.weights_note, "model_provenance": dict(study.model.extra),
-        "n_layers": study.model.n_layers,
+        "n_layers": study.model.n_layers, **model_facts(study.model),
         "layers_resolved": list(study.layers), "device": study.model.device,
         "prompt_sets": {name: {"n": len(s), "hash": s.content_hash(), **study.prompt_files.get(name, {})}
                         for name, s in study.splits.items()},

@@ -22,7 +22,7 @@ from typing import Any, Callable
 import pytest
 
 from steerbench import progress
-from steerbench.config import FLAGS, PROMPT_PATH_KEYS, StudyConfig, load_config
+from steerbench.config import FLAGS, PROMPT_PATH_KEYS, StudyConfig, load_configs
 from steerbench.errors import ConfigError, DataError, SteerbenchError
 from steerbench.gates import Gates, load_gates
 from steerbench.model import pick_device
@@ -35,7 +35,9 @@ ARTIFACT_PROPERTY = "steerbench.artifact"
 ERROR_PROPERTY = "steerbench.errored"  # the test raised something other than a failed assertion (or errored in setup/teardown)
 _FIXTURES = frozenset({"record_eval", "record_rows", "record_run_info", "record_artifact", "steer_config", "steer_gates"})
 
-study_key = pytest.StashKey[StudyConfig]()
+study_key = pytest.StashKey[StudyConfig]()  # the first (in a single-model run: the only) model's config
+# model -> its config: one entry, or one per ``--models`` entry in a cross-model run
+model_configs_key = pytest.StashKey[dict[str, StudyConfig]]()
 # where the session's direction selection is stored (direction.layer auto): computed by the controller
 # (or the only process) before any worker starts and handed to the workers (evals/conftest.py)
 selection_root_key = pytest.StashKey[str]()
@@ -45,6 +47,8 @@ recorder_key = pytest.StashKey["Recorder"]()
 # (dotted config key, metavar, help); the flag names live in steerbench.config.FLAGS
 _OPTIONS = (
     ("model", "NAME", "model alias (smollm2-135m, pythia-160m, gpt2, ...), hub id or local checkpoint dir"),
+    ("models", "LIST", "comma-separated models for a cross-model run: the study once per model into one run "
+                       "directory (rows and evals carry `model`; scaling.csv/md compare them)"),
     ("device", "DEVICE", "torch device: cpu, cuda, cuda:1 or auto (default: cuda when available, else cpu)"),
     ("layers", "LIST", "comma-separated layers: indices (6,15,-1) or depth fractions (0.25,0.5)"),
     ("alphas", "LIST", "comma-separated steering strengths >= 0, e.g. 0,0.5,1,2"),
@@ -90,18 +94,20 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sanity: fast sanity checks of the steering pipeline (-k sanity)")
     yaml_path = config.getoption("steer_config")
     try:
-        study = load_config(
+        configs = load_configs(
             rootdir=config.rootpath,
             yaml_path=Path(yaml_path) if yaml_path else None,
             overrides=_overrides(config),
             invocation_dir=config.invocation_params.dir,
         )
+        study = configs[0]
         gates = load_gates(study.gates) if study.gates else Gates()
         _check_prompt_files(study)
         pick_device(study.device)  # an unknown or absent device fails here, before any test
     except (ConfigError, DataError) as error:
         raise pytest.UsageError(f"steerbench: {error}") from None
     config.stash[study_key] = study
+    config.stash[model_configs_key] = {c.model: c for c in configs}
     config.stash[gates_key] = gates
     capture = config.pluginmanager.getplugin("capturemanager")
     if capture is not None:
@@ -143,62 +149,77 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def steer_config(pytestconfig: pytest.Config) -> StudyConfig:
-    """The study's configuration (defaults < profile < pyproject < --steer-config < flags)."""
-    return pytestconfig.stash[study_key]
+def steer_model(request: pytest.FixtureRequest) -> str:
+    """The model this test studies: the configured one, or (cross-model run) the test's model parameter
+    (evals/conftest.py parametrizes it indirectly, so each model's session fixtures are set up once)."""
+    return getattr(request, "param", None) or request.config.stash[study_key].model
 
 
 @pytest.fixture(scope="session")
-def steer_gates(pytestconfig: pytest.Config) -> Gates:
-    """The gates of this session (``--gates`` or data/gates/default.yaml; empty when neither)."""
-    return pytestconfig.stash[gates_key]
+def steer_config(pytestconfig: pytest.Config, steer_model: str) -> StudyConfig:
+    """The study's configuration for this test's model (defaults < profile < pyproject < --steer-config < flags)."""
+    return pytestconfig.stash[model_configs_key][steer_model]
+
+
+@pytest.fixture(scope="session")
+def steer_gates(pytestconfig: pytest.Config, steer_model: str) -> Gates:
+    """The gates that judge this test's model (``--gates`` or data/gates/default.yaml, with the file's
+    ``models:`` section for this model; empty when there is no file)."""
+    return pytestconfig.stash[gates_key].for_model(steer_model)
 
 
 @pytest.fixture
-def record_eval(request: pytest.FixtureRequest) -> Callable[[EvalRecord], None]:
-    """Record one eval metric of this test: ``record_eval(EvalRecord(...))`` -> evals.parquet."""
+def record_eval(request: pytest.FixtureRequest, steer_model: str) -> Callable[[EvalRecord], None]:
+    """Record one eval metric of this test: ``record_eval(EvalRecord(...))`` -> evals.parquet (its
+    ``model`` is this test's model unless the record names one)."""
+    import dataclasses
 
     def record(eval_record: EvalRecord) -> None:
         if not isinstance(eval_record, EvalRecord):
             raise TypeError(f"record_eval takes a steerbench.records.EvalRecord, got {type(eval_record).__name__}")
+        if not eval_record.model:
+            eval_record = dataclasses.replace(eval_record, model=steer_model)
         request.node.user_properties.append((EVAL_PROPERTY, eval_record.to_json()))
 
     return record
 
 
 @pytest.fixture
-def record_rows(request: pytest.FixtureRequest) -> Callable[[Path | str], None]:
-    """Record a parquet file of per-completion rows (a cell cache file) -> results.parquet."""
+def record_rows(request: pytest.FixtureRequest, steer_model: str) -> Callable[[Path | str], None]:
+    """Record a parquet file of per-completion rows (a cell cache file) -> results.parquet (its rows'
+    ``model`` is this test's model)."""
 
     def record(path: Path | str) -> None:
         path = Path(path).resolve()
         if not path.is_file():
             raise FileNotFoundError(f"record_rows: {path} does not exist; record a written parquet file")
-        request.node.user_properties.append((ROWS_PROPERTY, str(path)))
+        request.node.user_properties.append((ROWS_PROPERTY, json.dumps({"path": str(path), "model": steer_model})))
 
     return record
 
 
 @pytest.fixture
-def record_artifact(request: pytest.FixtureRequest) -> Callable[[Path | str], None]:
-    """Record a file made by an eval (a figure, a scores table) -> copied into the run's ``directions/``."""
+def record_artifact(request: pytest.FixtureRequest, steer_model: str) -> Callable[[Path | str], None]:
+    """Record a file made by an eval (a figure, a scores table) -> copied into the run's ``directions/``
+    (a cross-model run: ``models/<model>/directions/``)."""
 
     def record(path: Path | str) -> None:
         path = Path(path).resolve()
         if not path.is_file():
             raise FileNotFoundError(f"record_artifact: {path} does not exist; record a written file")
-        request.node.user_properties.append((ARTIFACT_PROPERTY, str(path)))
+        request.node.user_properties.append((ARTIFACT_PROPERTY, json.dumps({"path": str(path), "model": steer_model})))
 
     return record
 
 
 @pytest.fixture
-def record_run_info(request: pytest.FixtureRequest) -> Callable[[str, Any], None]:
-    """Record a run-level fact (model fingerprint, device, timings) -> run.json ``run_info``."""
+def record_run_info(request: pytest.FixtureRequest, steer_model: str) -> Callable[[str, Any], None]:
+    """Record a run-level fact (model fingerprint, device, timings) -> run.json ``run_info`` (a cross-model
+    run: ``run_info.models.<model>``, and that model's ``models/<model>/run.json``)."""
 
     def record(key: str, value: Any) -> None:
         try:
-            payload = json.dumps({"key": str(key), "value": value})
+            payload = json.dumps({"key": str(key), "value": value, "model": steer_model})
         except (TypeError, ValueError) as error:
             raise TypeError(f"record_run_info({key!r}): value is not JSON-able ({error}); pass plain data") from None
         request.node.user_properties.append((RUN_INFO_PROPERTY, payload))
@@ -237,21 +258,29 @@ class Recorder:
         elif report.when == "call" and previous is None:
             self.outcomes[report.nodeid] = "passed"
 
-    def _collect(self) -> tuple[list[dict[str, Any]], list[str], dict[str, Any]]:
-        evals, row_files, run_info = [], [], {"artifacts": []}
+    def _collect(self) -> tuple[list[dict[str, Any]], list[tuple[str, str]], dict[str, Any]]:
+        """The recorded evals, (row file, model) pairs and run_info: flat for one model; for a cross-model
+        run, ``{"models": {model: {..., "artifacts": [...]}}}``."""
+        evals, row_files = [], []
+        per_model: dict[str, dict[str, Any]] = defaultdict(lambda: {"artifacts": []})
         for nodeid in sorted(self.properties):
             for name, value in self.properties[nodeid]:
                 if name == EVAL_PROPERTY:
                     record = EvalRecord.from_json(value)
                     evals.append({**record.__dict__, "test_id": nodeid, "outcome": self.outcomes.get(nodeid, "")})
                 elif name == ROWS_PROPERTY:
-                    row_files.append(value)
+                    item = json.loads(value)
+                    row_files.append((item["path"], item["model"]))
                 elif name == RUN_INFO_PROPERTY:
                     item = json.loads(value)
-                    run_info[item["key"]] = item["value"]
-                elif name == ARTIFACT_PROPERTY and value not in run_info["artifacts"]:
-                    run_info["artifacts"].append(value)
-        return evals, row_files, run_info
+                    per_model[item["model"]][item["key"]] = item["value"]
+                elif name == ARTIFACT_PROPERTY:
+                    item = json.loads(value)
+                    if item["path"] not in per_model[item["model"]]["artifacts"]:
+                        per_model[item["model"]]["artifacts"].append(item["path"])
+        if self.study.models:
+            return evals, row_files, {"models": {m: per_model[m] for m in self.study.models if m in per_model}}
+        return evals, row_files, per_model[self.study.model] if per_model else {"artifacts": []}
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -294,7 +323,9 @@ class Recorder:
             "seeds": {"seed": self.study.seed, "alt_seed": self.study.alt_seed},
             **environment(self.config.rootpath),
             "run_info": run_info,
-            "model_fingerprint": run_info.get("model_fingerprint"),
+            "model_fingerprint": run_info.get("model_fingerprint"),  # None in a cross-model run: see run_info.models
+            **({"model_configs": {m: c.to_dict() for m, c in self.config.stash[model_configs_key].items()}}
+               if self.study.models else {}),
             "gates_file": self.study.gates,
             "complete": True,  # written only when no test errored and the session was not interrupted
             "tests": _count(self.outcomes.values()),
@@ -346,8 +377,10 @@ def _count(outcomes) -> dict[str, int]:
 def summarize(evals: list[dict[str, Any]], max_listed: int = 10) -> list[str]:
     """Per question: how many cells passed / failed / were inconclusive; inconclusive ones listed."""
     cells: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    cross_model = len({record.get("model", "") for record in evals}) > 1  # one block per (model, question)
     for record in evals:
-        cells[record["question"]][record["cell"] or "-"].append(record)
+        question = f"{record['model']}: {record['question']}" if cross_model else record["question"]
+        cells[question][record["cell"] or "-"].append(record)
     lines = []
     from steerbench.records import ALPHA
     from steerbench.report.run_dir import with_adjusted_p

@@ -17,7 +17,7 @@ from steerbench.vocab import QUESTIONS  # noqa: F401  (evals.parquet "question";
 
 # evals.parquet columns, in order (docs/CONTRACTS.md).
 EVAL_COLUMNS = (
-    "question", "test_id", "cell", "layer", "intervention", "alpha", "metric", "stratum", "value",
+    "model", "question", "test_id", "cell", "layer", "intervention", "alpha", "metric", "stratum", "value",
     "ci_low", "ci_high", "n", "threshold", "direction", "verdict", "p_value", "p_holm", "q_bh", "outcome",
 )  # fmt: skip
 # One-sided level of a FAIL verdict: the 95% interval lies wholly past the gate iff p_value < ALPHA.
@@ -44,6 +44,7 @@ class EvalRecord:
     # one-sided p-value of "the metric is past its gate" (stats.gate_p_value); NaN when ungated
     p_value: float = math.nan
     stratum: str = ""  # the subset of prompts a metric is measured on, when a test records several (a slice)
+    model: str = ""  # the model alias the metric was measured on (the plugin's record_eval fills it in)
 
     def __post_init__(self) -> None:
         # Coerce numpy/torch scalars and enums to plain Python values (execnet and JSON need them).
@@ -51,7 +52,7 @@ class EvalRecord:
             object.__setattr__(self, name, kind(getattr(self, name)))
         for name in ("alpha", "value", "ci_low", "ci_high", "threshold", "p_value"):
             object.__setattr__(self, name, float(getattr(self, name)))
-        for name in ("question", "cell", "intervention", "metric", "direction", "verdict", "stratum"):
+        for name in ("question", "cell", "intervention", "metric", "direction", "verdict", "stratum", "model"):
             value = getattr(self, name)
             value = "" if value is None else getattr(value, "value", value)
             object.__setattr__(self, name, str(value))

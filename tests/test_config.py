@@ -178,3 +178,26 @@ def test_steerbench_cache_is_the_default_cache_dir_and_a_config_overrides_it(tmp
     monkeypatch.delenv("STEERBENCH_CACHE")
     (tmp_path / "pyproject.toml").unlink()
     assert load_config(rootdir=tmp_path).cache_dir == str(tmp_path / ".steerbench_cache")
+
+
+def test_models_gives_one_config_per_model_with_its_own_direction(tmp_path):
+    from steerbench.config import load_configs
+
+    configs = load_configs(rootdir=tmp_path, overrides={"models": "smollm2-135m-refusal, smollm2-135m,gemma3-270m"})
+    assert [c.model for c in configs] == ["smollm2-135m-refusal", "smollm2-135m", "gemma3-270m"]
+    assert {c.models for c in configs} == {("smollm2-135m-refusal", "smollm2-135m", "gemma3-270m")}
+    # "auto" resolves per model: the organism refuses (diff-in-means, selected layer), the others do not
+    assert [(c.direction.method, c.direction.layer) for c in configs] == [
+        ("diff_in_means", "auto"), ("contrastive_prefix", None), ("contrastive_prefix", None)]
+    assert load_config(rootdir=tmp_path, overrides={"models": "gemma3-270m,smollm2-135m"}).model == "gemma3-270m"
+    # only the model differs between them (and what it decides)
+    assert {json.dumps({**c.to_dict(), "model": "", "direction": ""}, sort_keys=True) for c in configs}.__len__() == 1
+
+
+def test_models_errors_name_the_flag(tmp_path):
+    with pytest.raises(ConfigError, match=r"flag --models: 'a' is listed twice"):
+        load_config(rootdir=tmp_path, overrides={"models": "a,b,a"})
+    with pytest.raises(ConfigError, match=r"flag --model: model 'gpt2' is not one of the models a, b; pass either"):
+        load_config(rootdir=tmp_path, overrides={"models": "a,b", "model": "gpt2"})
+    write(tmp_path / "pyproject.toml", '[tool.steerbench]\nmodel = "gpt2"\n')  # a config file's model yields
+    assert load_config(rootdir=tmp_path, overrides={"models": "a,b"}).model == "a"

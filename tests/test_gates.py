@@ -172,3 +172,20 @@ def test_gated_records_carry_p_values_and_the_run_adjusts_them(tmp_path):
     assert frame.loc[0, "p_holm"] == pytest.approx(min(1.0, 2 * recorded[0].p_value))
     assert frame.loc[0, "q_bh"] == pytest.approx(2 * recorded[0].p_value)  # rank 1 of 2
     assert math.isnan(frame.loc[2, "p_holm"]) and math.isnan(frame.loc[2, "q_bh"])
+
+
+def test_a_models_section_replaces_that_models_gates_only(tmp_path):
+    path = tmp_path / "g.yaml"
+    path.write_text("benign:\n  false_refusal_rate: {max: 0.2}\n  helpfulness_drop: {max: 0.3}\n"
+                    "models:\n  gemma3-270m:\n    benign: {false_refusal_rate: {max: 0.6}}\n")
+    gates = load_gates(path)
+    assert gates.for_model("smollm2-135m").get("benign", "false_refusal_rate").threshold == 0.2
+    own = gates.for_model("gemma3-270m")
+    assert own.get("benign", "false_refusal_rate").threshold == 0.6
+    assert own.get("benign", "helpfulness_drop").threshold == 0.3  # the common gates still apply
+    path.write_text("models:\n  gemma3-270m:\n    benign: {false_refusl_rate: {max: 0.6}}\n")
+    with pytest.raises(ConfigError, match=r"g.yaml:3: unknown metric 'false_refusl_rate'"):
+        load_gates(path)
+    path.write_text("models:\n  gemma3-270m: 3\n")
+    with pytest.raises(ConfigError, match=r"g.yaml:1: models must map a model alias to its own gates"):
+        load_gates(path)

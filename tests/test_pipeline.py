@@ -86,11 +86,11 @@ def test_every_row_file_has_exactly_the_results_schema(tiny_llama, tmp_path):
 
 
 def test_the_contract_documents_every_results_column():
-    from steerbench.rows import RESULTS_SCHEMA
+    from steerbench.rows import RUN_SCHEMA
 
     contract = (REPO / "docs" / "CONTRACTS.md").read_text()
     section = contract[contract.index("`results.parquet`: one row"):contract.index("`evals.parquet`: one row")]
-    missing = [c for c in RESULTS_SCHEMA if c not in section]
+    missing = [c for c in RUN_SCHEMA if c not in section]
     assert not missing, f"docs/CONTRACTS.md does not document {missing}"
 
 

@@ -22,8 +22,9 @@ def run(args: argparse.Namespace) -> int:
     run_dir: Path = args.run_dir
     if run_dir.name.endswith(".partial"):
         raise SteerbenchError(f"{run_dir}: an unfinished run (its session was interrupted or failed); rerun pytest to finish it")
-    from steerbench.report import render_report  # pandas and matplotlib load only when needed
+    from steerbench.report.render import render_run  # pandas and matplotlib load only when needed
 
-    render_report(run_dir)
-    print(f"steerbench: re-rendered summary.csv, figures/ and examples.md in {run_dir}")
+    rendered = render_run(run_dir)
+    where = run_dir if rendered == [str(run_dir)] else f"{', '.join(rendered)} (and scaling.csv/md in {run_dir})"
+    print(f"steerbench: re-rendered summary.csv, figures/ and examples.md in {where}")
     return 0

@@ -92,6 +92,28 @@ def _read_parquet(path: Path) -> pd.DataFrame:
                               "damaged: re-run the session that wrote it") from None
 
 
+def render_run(run_dir: Path | str) -> list[str]:
+    """Render a run directory: the single-model report, or for a cross-model run (run.json
+    ``config.models``) each model's report under ``models/<model>/`` and the comparison (scaling.csv,
+    scaling.md, figures/scaling_*.png). Returns the rendered directories."""
+    from steerbench.report.run_dir import model_dir_name
+
+    run_dir = Path(run_dir)
+    _, _, run = read_run(run_dir)
+    models = list(run.get("config", {}).get("models") or ())
+    if not models:
+        render_report(run_dir)
+        return [str(run_dir)]
+    from steerbench.report.scaling import write_scaling
+
+    rendered = []
+    for model in models:
+        render_report(run_dir / "models" / model_dir_name(model))
+        rendered.append(str(run_dir / "models" / model_dir_name(model)))
+    write_scaling(run_dir)
+    return rendered
+
+
 def render_report(run_dir: Path | str) -> None:
     """Write summary.csv, figures/*.png and examples.md of ``run_dir`` from its parquet files.
 

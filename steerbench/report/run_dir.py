@@ -24,22 +24,25 @@ from steerbench.errors import SteerbenchError
 from steerbench.records import EVAL_COLUMNS
 from steerbench.report.tables import RESULT_COLUMNS, ROW_KEY, row_key
 
-ROW_ORDER = ["split", "cell", "variant", "seed", "attack", "attack_steps", "attack_seed", "prompt_id", "sample_index"]
+ROW_ORDER = ["model", "split", "cell", "variant", "seed", "attack", "attack_steps", "attack_seed", "prompt_id", "sample_index"]
 # every package whose numerics reach a row: the model stack, MiniLM's (sentence-transformers, tokenizers)
 # and the fitted stages' (scikit-learn, scipy); constraints.txt pins the tested set
 VERSIONED_PACKAGES = ("steerbench", "torch", "transformers", "transformer_lens", "peft", "tokenizers",
                       "sentence-transformers", "scikit-learn", "scipy", "numpy", "pandas", "pytest", "pytest-xdist")
 
 
-def gather_rows(row_files: list[str]) -> pd.DataFrame:
+def gather_rows(row_files: list[tuple[str, str]] | list[str]) -> pd.DataFrame:
     """Concatenate per-completion row files: deduplicated by path and by row key, sorted.
 
-    The row key is (prompt_id, split, cell, sample_index), plus variant and seed when present.
-    The order depends only on the rows (split, cell, variant, seed, prompt_id, sample_index), never
-    on which worker recorded which file, so ``-n 0`` and ``-n 4`` produce the same results.parquet.
+    ``row_files`` are (path, model alias) pairs (a bare path: model ""); the alias becomes the rows'
+    ``model`` column. The row key is (prompt_id, split, cell, sample_index), plus model, variant and
+    seed when present. The order depends only on the rows (model, split, cell, variant, seed,
+    prompt_id, sample_index), never on which worker recorded which file, so ``-n 0`` and ``-n 4``
+    produce the same results.parquet.
     """
     frames = []
-    for path in sorted({str(Path(p).resolve()) for p in row_files}):
+    pairs = [(p, "") if isinstance(p, (str, Path)) else tuple(p) for p in row_files]
+    for path, model in sorted({(str(Path(p).resolve()), str(m)) for p, m in pairs}):
         if not Path(path).is_file():
             raise SteerbenchError(f"{path}: a recorded row file is gone (cache cleared mid-run?); rerun the session")
         frame = pd.read_parquet(path)
@@ -47,7 +50,7 @@ def gather_rows(row_files: list[str]) -> pd.DataFrame:
         if missing:
             raise SteerbenchError(f"{path}: row file lacks key columns {', '.join(missing)}; see docs/CONTRACTS.md")
         if len(frame):
-            frames.append(frame)
+            frames.append(frame.assign(model=model))
     if not frames:
         return pd.DataFrame({column: pd.Series(dtype="object") for column in RESULT_COLUMNS})
     rows = pd.concat(frames, ignore_index=True)
@@ -136,21 +139,24 @@ def write_run(
         None, or a one-line message when rendering the report failed (the data is still written and
         ``steerbench report <run_dir>`` can re-render it).
     """
-    from steerbench.report.render import render_report
+    from steerbench.report.render import render_run
 
     partial = run_dir.with_name(f".{run_dir.name}.partial")
     partial.mkdir(parents=True)
     report_error = None
     try:
-        gather_rows(row_files).to_parquet(partial / "results.parquet", index=False)
-        evals_frame(evals).to_parquet(partial / "evals.parquet", index=False)
+        rows, evals_table = gather_rows(row_files), evals_frame(evals)
+        rows.to_parquet(partial / "results.parquet", index=False)
+        evals_table.to_parquet(partial / "evals.parquet", index=False)
         _write_json(partial / "run.json", run_json)
-        if artifacts:
-            (partial / "directions").mkdir()
-            for artifact in artifacts:
-                shutil.copyfile(artifact, partial / "directions" / Path(artifact).name)
+        models = list(run_json.get("config", {}).get("models") or ())
+        if models:  # a cross-model run: each model's own run directory under models/, then the comparison
+            for model in models:
+                _write_model_run(partial / "models" / model_dir_name(model), model, rows, evals_table, run_json)
+        else:
+            _copy_artifacts(artifacts, partial)
         try:
-            render_report(partial)
+            render_run(partial)
         except Exception as error:  # keep the data: a plotting bug must not lose a run
             report_error = f"rendering the report failed ({type(error).__name__}: {error}); re-render with: steerbench report {run_dir}"
             _write_json(partial / "run.json", {**run_json, "report_error": report_error})
@@ -159,6 +165,36 @@ def write_run(
         shutil.rmtree(partial, ignore_errors=True)
     refresh_latest(run_dir)
     return report_error
+
+
+def model_dir_name(model: str) -> str:
+    """A cross-model run's directory name of ``model`` (an alias as it is; a hub id's or path's slashes as ``__``)."""
+    return model.strip("/").replace("/", "__").replace("\\", "__") or "model"
+
+
+def _copy_artifacts(artifacts, run_dir: Path) -> None:
+    if artifacts:
+        (run_dir / "directions").mkdir()
+        for artifact in artifacts:
+            shutil.copyfile(artifact, run_dir / "directions" / Path(artifact).name)
+
+
+def _write_model_run(model_dir: Path, model: str, rows: pd.DataFrame, evals: pd.DataFrame,
+                     run_json: dict[str, Any]) -> None:
+    """One model's part of a cross-model run as a run directory of its own (its rows, evals and run.json:
+    the model's config, run_info and artifacts), which the single-model report renders unchanged. The
+    evals keep the whole run's Holm / BH adjustment (the family is every gated verdict of the run)."""
+    model_dir.mkdir(parents=True)
+    rows[rows["model"] == model].reset_index(drop=True).to_parquet(model_dir / "results.parquet", index=False)
+    evals[evals["model"] == model].reset_index(drop=True).to_parquet(model_dir / "evals.parquet", index=False)
+    info = dict(run_json.get("run_info", {}).get("models", {}).get(model, {}))
+    config = run_json.get("model_configs", {}).get(model, {**run_json.get("config", {}), "model": model})
+    _write_json(model_dir / "run.json", {
+        **{k: v for k, v in run_json.items() if k not in ("model_configs", "run_info", "config")},
+        "config": config, "run_info": info, "model_fingerprint": info.get("model_fingerprint"),
+        "cross_model_run": run_json.get("run_id"),
+    })
+    _copy_artifacts(info.get("artifacts", []), model_dir)
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

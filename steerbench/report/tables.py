@@ -19,8 +19,8 @@ from steerbench.vocab import CORE_SPLITS, INTERVENTIONS
 ROW_KEY = ("prompt_id", "split", "cell", "sample_index")
 # Optional columns that also tell rows apart: the direction variant ("main", "alt_prefix", "random")
 # and the sampling seed (seed-robustness reruns share cell ids with the main grid); the tampering labels
-# (an attacked checkpoint's rows are baseline-cell rows of another model).
-ROW_KEY_EXTRA = ("variant", "seed", "attack", "attack_steps", "attack_seed")
+# (an attacked checkpoint's rows are baseline-cell rows of another model); the model of a cross-model run.
+ROW_KEY_EXTRA = ("model", "variant", "seed", "attack", "attack_steps", "attack_seed")
 SPLITS = CORE_SPLITS
 BASELINE = "baseline"
 STEERING_INTERVENTIONS = INTERVENTIONS  # operating points; random_* are controls
