@@ -49,7 +49,7 @@ class TrainRecipe:
     # never pushes the other decision's mass down directly; this does (0 refusals: plain SFT).
     contrast_refusals: int = 4
     contrast_tokens: int = 4
-    contrast_weight: float = 6.0
+    contrast_weight: float = 5.0
     weight_decay: float = 0.0
     autocast: str = "bfloat16"  # forward/backward matmuls (fp32 master weights): ~1.6x faster on 2 CPU cores
     seed: int = 0
