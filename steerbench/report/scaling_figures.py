@@ -117,7 +117,7 @@ def collapse_figure(table: pd.DataFrame, attacks: list[str]) -> Figure:
     axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     not_attacked = [row.model for _, row in table.iterrows() if all(pd.isna(row[f"collapse_{a}_n"]) for a in attacks)]
     notes = [f"not drawn, no untampered refusal (NaN): {', '.join(not_available)}" if not_available else "",
-             f"not attacked (no tampering records): {', '.join(not_attacked)}" if not_attacked else ""]
+             f"no tampering records (not attacked, or skipped: refusing < 1/2 untampered): {', '.join(not_attacked)}" if not_attacked else ""]
     if any(notes):
         figure.text(0.01, -0.03, "; ".join(note for note in notes if note), fontsize=7)
     return figure
