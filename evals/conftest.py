@@ -103,26 +103,20 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     is an indirect session-scoped parameter, so each model's Study is set up once per worker, and the
     ids start with the model (``test_gap[gemma3-270m-L9-add-a1]``)."""
     configs = metafunc.config.stash[model_configs_key]
-    cross_model = len(configs) > 1 or bool(next(iter(configs.values())).models)
-    if not cross_model:
-        parameters = _parameters(metafunc, next(iter(configs.values())))
+    first = next(iter(configs.values()))
+    if not first.models:  # one model: the grid alone, ids as always
+        parameters = _parameters(metafunc, first)
         if parameters is not None:
             argname, values, ids = parameters
             metafunc.parametrize(argname, values, ids=ids)
         return
     if "steer_model" not in metafunc.fixturenames:
         return
-    pairs, ids, argname = [], [], None
-    for model, study in configs.items():
-        parameters = _parameters(metafunc, study)
-        if parameters is None:
-            pairs.append(model)
-            ids.append(model)
-            continue
-        argname, values, value_ids = parameters
-        pairs.extend((model, value) for value in values)
-        ids.extend(f"{model}-{value_id}" for value_id in value_ids)
-    if argname is None:
-        metafunc.parametrize("steer_model", pairs, ids=ids, indirect=True)
-    else:
-        metafunc.parametrize(("steer_model", argname), pairs, ids=ids, indirect=["steer_model"])
+    per_model = {model: _parameters(metafunc, study) for model, study in configs.items()}
+    if per_model[first.model] is None:  # the test has no grid parameter (the same for every model)
+        metafunc.parametrize("steer_model", list(configs), ids=list(configs), indirect=True)
+        return
+    argname = per_model[first.model][0]
+    pairs = [(model, value) for model, (_, values, _) in per_model.items() for value in values]
+    ids = [f"{model}-{value_id}" for model, (_, _, value_ids) in per_model.items() for value_id in value_ids]
+    metafunc.parametrize(("steer_model", argname), pairs, ids=ids, indirect=["steer_model"])

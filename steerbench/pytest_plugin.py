@@ -38,9 +38,9 @@ _FIXTURES = frozenset({"record_eval", "record_rows", "record_run_info", "record_
 study_key = pytest.StashKey[StudyConfig]()  # the first (in a single-model run: the only) model's config
 # model -> its config: one entry, or one per ``--models`` entry in a cross-model run
 model_configs_key = pytest.StashKey[dict[str, StudyConfig]]()
-# where the session's direction selection is stored (direction.layer auto): computed by the controller
+# model -> where its direction selection is stored (direction.layer auto): computed by the controller
 # (or the only process) before any worker starts and handed to the workers (evals/conftest.py)
-selection_root_key = pytest.StashKey[str]()
+selection_root_key = pytest.StashKey[dict[str, str]]()
 gates_key = pytest.StashKey[Gates]()
 recorder_key = pytest.StashKey["Recorder"]()
 

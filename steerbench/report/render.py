@@ -55,13 +55,30 @@ def _save_figure(figure, path: Path) -> None:
     os.replace(temporary, path)
 
 
-def read_run(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """results, evals and run.json of a run directory (columns completed to the contract)."""
+def _check_run_dir(run_dir: Path) -> None:
     missing = [name for name in RUN_FILES if not (run_dir / name).is_file()]
     if not run_dir.is_dir() or missing:
         what = ("a file, not a directory" if run_dir.is_file() else "does not exist" if not run_dir.is_dir()
                 else f"lacks {', '.join(missing)}")
         raise SteerbenchError(f"{run_dir}: not a complete steerbench run directory ({what}); pass reports/runs/<run_id> or reports/latest")
+
+
+def read_run_json(path: Path) -> dict:
+    """A run.json (``path``), checked to be a JSON object."""
+    try:
+        run = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        where = f":{error.lineno}" if isinstance(error, json.JSONDecodeError) else ""
+        raise SteerbenchError(f"{path}{where}: not valid JSON ({getattr(error, 'msg', error)}); "
+                              "the run directory is damaged: re-run the session that wrote it") from None
+    if not isinstance(run, dict):
+        raise SteerbenchError(f"{path}: expected a JSON object; the run directory is damaged")
+    return run
+
+
+def read_run(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """results, evals and run.json of a run directory (columns completed to the contract)."""
+    _check_run_dir(run_dir)
     results = _read_parquet(run_dir / "results.parquet")
     absent = [column for column in REQUIRED_COLUMNS if column not in results.columns]
     if absent and len(results):
@@ -73,15 +90,7 @@ def read_run(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     for column in EVAL_COLUMNS:
         if column not in evals.columns:
             evals[column] = math.nan
-    try:
-        run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, ValueError) as error:
-        where = f":{error.lineno}" if isinstance(error, json.JSONDecodeError) else ""
-        raise SteerbenchError(f"{run_dir / 'run.json'}{where}: not valid JSON ({getattr(error, 'msg', error)}); "
-                              "the run directory is damaged: re-run the session that wrote it") from None
-    if not isinstance(run, dict):
-        raise SteerbenchError(f"{run_dir / 'run.json'}: expected a JSON object; the run directory is damaged")
-    return results, evals, run
+    return results, evals, read_run_json(run_dir / "run.json")
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
@@ -99,8 +108,8 @@ def render_run(run_dir: Path | str) -> list[str]:
     from steerbench.report.run_dir import model_dir_name
 
     run_dir = Path(run_dir)
-    _, _, run = read_run(run_dir)
-    models = list(run.get("config", {}).get("models") or ())
+    _check_run_dir(run_dir)  # run.json decides the layout; the (possibly large) parquet files are read per model
+    models = list(read_run_json(run_dir / "run.json").get("config", {}).get("models") or ())
     if not models:
         render_report(run_dir)
         return [str(run_dir)]

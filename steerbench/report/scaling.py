@@ -8,7 +8,6 @@ those and nothing else, so a run re-renders its scaling report without a model. 
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pandas as pd
 
 from steerbench.errors import SteerbenchError
 from steerbench.records import EVAL_COLUMNS
-from steerbench.report.render import _save_figure, atomic_write_text, read_run
+from steerbench.report.render import _save_figure, atomic_write_text, read_run, read_run_json
 from steerbench.report.run_dir import model_dir_name
 from steerbench.report.tables import BASELINE, main_rows, steering_rows, summary_table
 from steerbench.report.tampering import CELL_PATTERN
@@ -167,13 +166,7 @@ def _read_model(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
 
 
 def _read_json(path: Path) -> dict:
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as error:
-        raise SteerbenchError(f"{path}: not valid JSON ({error}); re-run the session that wrote it") from None
-    return data if isinstance(data, dict) else {}
+    return read_run_json(path) if path.is_file() else {}
 
 
 def _integer(value) -> int | float:
