@@ -31,6 +31,9 @@ def register(subparsers) -> None:
     select.add_argument("--device", default=None)
     select.add_argument("--out", default=None, help="also copy the candidate scores and heatmaps into this directory")
     select.add_argument("--json", action="store_true", help="print the selection record as JSON")
+    select.add_argument("--commit", action="store_true",
+                        help="write the selection into ./data/selections/<key>/ (replacing this model's earlier one), "
+                             "where studies on any machine find it instead of searching again")
     select.set_defaults(func=run_select)
 
 
@@ -84,6 +87,21 @@ def run_build(args) -> int:
     return 0
 
 
+def commit_selection(selection, directory: Path) -> Path:
+    """Copy a selection's entry into ``directory/<key>/``; other entries of the same model are removed (a changed
+    detector or prompt set makes them unreachable: their key is no run's any more)."""
+    import shutil
+
+    from steerbench.selection import copy_entry
+
+    target = directory / selection.root.name
+    for old in directory.glob("*/selection.json"):
+        if old.parent != target and json.loads(old.read_text())["model"] == selection.record["model"]:
+            shutil.rmtree(old.parent)
+    copy_entry(selection.root, target)
+    return target
+
+
 def run_select(args) -> int:
     import shutil
 
@@ -98,6 +116,8 @@ def run_select(args) -> int:
     study = open_study(config, rootdir=Path.cwd(), model=model, progress=print)
     selection = study.selection()
     figure = save_selection_figure(selection)
+    if args.commit:
+        print(f"  committed as {commit_selection(selection, Path.cwd() / 'data' / 'selections')}")
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)

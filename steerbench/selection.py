@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from steerbench.cache import atomic_write, locked, request_key
+from steerbench.data_files import packaged_data_dir
 from steerbench.directions import Direction, direction_from_contrasts
 from steerbench.errors import SteerbenchError
 from steerbench.forward import capture_residuals, score_packed, shared_prefix_prefills
@@ -46,6 +47,12 @@ from steerbench.prompts.schema import PromptSet
 SELECTION_VERSION = "2"  # 2: the screening scores induce only where KL and layer leave a chance
 HOOK_POINT = "resid_pre"  # the paper reads and adds at each block's input
 DEGENERATE_SCALE = 1e-6  # a mean difference smaller than this has no direction
+# Committed selections (``data/selections/<key>/``, shipped with the package like the organism's adapter): an
+# entry whose key is this run's and whose files match their recorded hashes is copied into the cache instead
+# of being recomputed (3 minutes on 2 cores); `steerbench direction select --commit` writes one, and
+# tests/test_selection_committed.py checks that it is current and that the computation reproduces it.
+COMMITTED_DIR = packaged_data_dir() / "selections"
+ENTRY_FILES = ("candidates.parquet", "candidates.safetensors")
 
 
 class SelectionError(SteerbenchError):
@@ -338,21 +345,46 @@ def select_direction(model, harmful_build: PromptSet, harmless_build: PromptSet,
         SelectionError: too few refused / answered prompts, or no candidate passes the filters
             (the scores are still saved and the message says where).
     """
-    from steerbench.pipeline import metrics_fingerprint
-
-    harmful_build = PromptSet(harmful_build.name, tuple(p for p in harmful_build if p.meta.expected_behavior == "refuse"))
-    key = request_key(SelectionRequest(
-        model=model.fingerprint, harmful=harmful_build.content_hash(), harmless=harmless_build.content_hash(),
-        config=asdict(config), openers=(REFUSAL_OPENERS, COMPLIANCE_OPENERS), detector=metrics_fingerprint(),
-        version=SELECTION_VERSION))
+    harmful_build = _refuse_prompts(harmful_build)
+    key = selection_key(model.fingerprint, harmful_build, harmless_build, config)
     root = cache_root / "selection" / key
     with locked(root):
         if not _entry_is_sound(root):
             if (root / "selection.json").exists():
                 progress(f"direction select: the cached selection {root} does not match its recorded hashes "
                          "(damaged); recomputing it")
-            _compute(model, harmful_build, harmless_build, root, config, provenance or {}, progress)
+            if _entry_is_sound(COMMITTED_DIR / key):
+                progress(f"direction select: the committed selection {key} (data/selections) matches every input; "
+                         "using it")
+                copy_entry(COMMITTED_DIR / key, root)
+            else:
+                _compute(model, harmful_build, harmless_build, root, config, provenance or {}, progress)
     return load_selection(root)
+
+
+def _refuse_prompts(harmful_build: PromptSet) -> PromptSet:
+    return PromptSet(harmful_build.name, tuple(p for p in harmful_build if p.meta.expected_behavior == "refuse"))
+
+
+def selection_key(model_fingerprint: str, harmful_build: PromptSet, harmless_build: PromptSet,
+                  config: SelectionConfig = SelectionConfig()) -> str:
+    """The cache key of a selection: every input (model, prompts, thresholds, openers, detector, code version)."""
+    from steerbench.pipeline import metrics_fingerprint
+
+    return request_key(SelectionRequest(
+        model=model_fingerprint, harmful=_refuse_prompts(harmful_build).content_hash(),
+        harmless=harmless_build.content_hash(), config=asdict(config), openers=(REFUSAL_OPENERS, COMPLIANCE_OPENERS),
+        detector=metrics_fingerprint(), version=SELECTION_VERSION))
+
+
+def copy_entry(source: Path, root: Path) -> None:
+    """Copy a sound entry's files into ``root``, the record last (it is what marks the entry complete)."""
+    import shutil
+
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "selection.json").unlink(missing_ok=True)
+    for name in (*ENTRY_FILES, "selection.json"):
+        atomic_write(root / name, lambda tmp, name=name: shutil.copyfile(source / name, tmp))
 
 
 def _entry_is_sound(root: Path) -> bool:
@@ -397,9 +429,14 @@ def _compute(model, harmful_build, harmless_build, root: Path, config, provenanc
     frame = apply_filters(score_candidates(model, units, scales, harmful_val, harmless_val, config, progress), n_layers, config)
     frame["token"] = [tokens[p] for p in frame["position"]]
     atomic_write(root / "candidates.parquet", lambda tmp: frame.to_parquet(tmp, index=False))
-    atomic_write(root / "candidates.safetensors",
-                 lambda tmp: save_file({"contrasts": contrasts.contiguous(), "units": units.contiguous()}, str(tmp)))
     chosen = frame[frame["selected"]]
+    # every candidate's unit vector (the diagnostics read them) and the per-prompt contrasts of the chosen one
+    # only (its direction's statistics): 0.5 MB instead of the 7 MB of every candidate's contrasts
+    tensors = {"units": units.contiguous()}
+    if not chosen.empty:
+        p_index, layer = len(eoi) + int(chosen["position"].iloc[0]), int(chosen["layer"].iloc[0])
+        tensors["selected_contrasts"] = contrasts[:, p_index, layer].contiguous()
+    atomic_write(root / "candidates.safetensors", lambda tmp: save_file(tensors, str(tmp)))
     record = {
         "model": model.name, "model_fingerprint": model.fingerprint, "n_layers": n_layers,
         "positions": {str(p - len(eoi)): tokens[p] for p in range(len(eoi))}, "config": asdict(config),
@@ -418,7 +455,8 @@ def _compute(model, harmful_build, harmless_build, root: Path, config, provenanc
                                                for k, v in chosen.iloc[0].to_dict().items()},
         "provenance": provenance,
     }
-    record["files"] = {name: _sha(root / name) for name in ("candidates.parquet", "candidates.safetensors")}
+    record["built_on"] = {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__}
+    record["files"] = {name: _sha(root / name) for name in ENTRY_FILES}
     atomic_write(root / "selection.json", lambda tmp: tmp.write_text(json.dumps(record, indent=2, sort_keys=True)))
 
 
@@ -434,7 +472,9 @@ def load_selection(root: Path) -> Selection:
                              f"{record['n_layers'] * len(record['positions'])}); scores: {root / 'candidates.parquet'}")
     n_pos = len(record["positions"])
     p_index, layer = n_pos + int(chosen["position"]), int(chosen["layer"])
-    contrasts = load_file(str(root / "candidates.safetensors"))["contrasts"][:, p_index, layer]
+    stored = load_file(str(root / "candidates.safetensors"))
+    # entries written before 2026-12-07 kept every candidate's contrasts ([n, positions, layers, d])
+    contrasts = stored["selected_contrasts"] if "selected_contrasts" in stored else stored["contrasts"][:, p_index, layer]
     direction = direction_from_contrasts(
         contrasts, layer=layer, hook_point=HOOK_POINT, method="diff_in_means", position=f"pos{int(chosen['position'])}",
         provenance={"model": record["model"], "model_fingerprint": record["model_fingerprint"], "selected_by": "arditi",

@@ -73,6 +73,7 @@ print(json.dumps({
     "labels": str(labels),
     "n_labels": sum(1 for line in labels.read_text().splitlines() if json.loads(line)),
     "adapter": (packaged_data_dir() / "organisms" / "smollm2-135m-refusal" / "adapter.safetensors").is_file(),
+    "selections": sorted(p.parent.name for p in (packaged_data_dir() / "selections").glob("*/selection.json")),
     "bare_config": load_config(rootdir=bare).harm_train_path,
     "project_config": load_config(rootdir=project).harm_train_path,
     "project_split": load_split("harm_train", root=project).ids(),
@@ -121,6 +122,8 @@ def test_a_wheel_install_finds_its_packaged_data_and_prefers_the_projects(tmp_pa
     assert seen["taxonomy"] == str(packaged / "taxonomy") and "direct" in seen["families"]
     assert seen["labels"] == str(packaged / "labels" / "refusal_labels.jsonl") and seen["n_labels"] > 300
     assert seen["adapter"]
+    committed = sorted(p.parent.name for p in (REPO / "data" / "selections").glob("*/selection.json"))
+    assert committed and seen["selections"] == committed  # the committed selections ship, so a wheel skips the search
     assert seen["bare_config"] == str(packaged / "prompts" / "harm_train.jsonl")
     assert seen["project_config"] == str(own / "harm_train.jsonl")
     assert seen["project_split"] == ["mine_harm_train_0", "mine_harm_train_1"]

@@ -111,14 +111,24 @@ def test_a_model_that_does_not_refuse_has_no_direction_to_select(tiny_llama, tmp
         sel.select_direction(tiny_llama, HARMFUL, HARMLESS, tmp_path, config=CONFIG)
 
 
-def test_the_selection_is_cached_and_a_damaged_entry_is_recomputed(tiny_llama, tmp_path, monkeypatch):
-    # the tiny model refuses nothing, so the filter's labels are given here: the rest is real
+# every filter passes: the tiny model has no refusal direction, so only the mechanics are under test
+LOOSE = sel.SelectionConfig(**{**CONFIG.__dict__, "kl_threshold": 1e9, "induce_threshold": -1e9,
+                               "screen_slack_logodds": 0.0})
+
+
+@pytest.fixture
+def filter_calls(monkeypatch) -> list:
+    """The tiny model refuses nothing, so the filter's labels are given here (the rest is real); the list
+    grows by one per filtered prompt set, i.e. two per search."""
     labels = {**{p.id: "refusal" for p in HARMFUL}, **{p.id: "compliance" for p in HARMLESS}}
     calls = []
     monkeypatch.setattr(sel, "_greedy_outcomes", lambda model, prompts, config: calls.append(1) or
                         {p.id: labels[p.id] for p in prompts})
-    loose = sel.SelectionConfig(**{**CONFIG.__dict__, "kl_threshold": 1e9, "induce_threshold": -1e9,
-                                   "screen_slack_logodds": 0.0})
+    return calls
+
+
+def test_the_selection_is_cached_and_a_damaged_entry_is_recomputed(tiny_llama, tmp_path, filter_calls):
+    calls, loose = filter_calls, LOOSE
     first = sel.select_direction(tiny_llama, HARMFUL, HARMLESS, tmp_path, config=loose)
     assert first.layer < 4 and first.record["n_harmful_refused"] == 8 and len(calls) == 2
     assert first.direction.method == "diff_in_means" and first.direction.hook_point == "resid_pre"
@@ -131,3 +141,27 @@ def test_the_selection_is_cached_and_a_damaged_entry_is_recomputed(tiny_llama, t
     assert len(calls) == 4  # recomputed, not read
     assert json.loads((repaired.root / "selection.json").read_text())["selected"] == first.record["selected"]
     pd.testing.assert_frame_equal(repaired.candidates(), scores)
+
+
+def test_a_committed_entry_with_the_runs_key_is_used_and_a_damaged_one_is_not(tiny_llama, tmp_path, monkeypatch,
+                                                                             filter_calls):
+    calls, loose = filter_calls, LOOSE
+    searched = sel.select_direction(tiny_llama, HARMFUL, HARMLESS, tmp_path / "made", config=loose)
+    assert len(calls) == 2
+    assert searched.root.name == sel.selection_key(tiny_llama.fingerprint, HARMFUL, HARMLESS, loose)
+    committed = tmp_path / "committed"
+    sel.copy_entry(searched.root, committed / searched.root.name)
+    monkeypatch.setattr(sel, "COMMITTED_DIR", committed)
+    messages = []
+    taken = sel.select_direction(tiny_llama, HARMFUL, HARMLESS, tmp_path / "fresh", config=loose, progress=messages.append)
+    assert len(calls) == 2 and any("committed selection" in m for m in messages)  # no search
+    assert taken.record == searched.record and (taken.layer, taken.position) == (searched.layer, searched.position)
+    assert bool((taken.direction.unit == searched.direction.unit).all())
+    # an entry is its record's: stored per-prompt contrasts of the chosen candidate only, every candidate's unit
+    from safetensors.torch import load_file
+
+    stored = load_file(str(searched.root / "candidates.safetensors"))
+    assert set(stored) == {"units", "selected_contrasts"}
+    (committed / searched.root.name / "candidates.parquet").write_bytes(b"tampered")
+    sel.select_direction(tiny_llama, HARMFUL, HARMLESS, tmp_path / "third", config=loose)
+    assert len(calls) == 4  # a committed entry that does not match its hashes is never used
