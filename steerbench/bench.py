@@ -5,7 +5,9 @@ ignored so every method generates exactly that many):
   engine      steerbench.generation with an additive steering hook active on every row;
   hf_generate plain transformers ``generate`` on a separately loaded copy of the model, no hooks;
   naive       TransformerLens ``bridge.generate``, batch 8, one cell at a time under ``bridge.hooks``.
-Each is warmed up once, then timed; the ratios are engine / hf_generate and engine / naive.
+Each is warmed up once, then timed; the ratios are engine / hf_generate and engine / naive. All three
+run on the model's device in its dtype (the HF copy is loaded in the same); on a GPU the timer waits
+for the device's queued work before it starts and before it stops.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import time
 
 import torch
 
+from steerbench.device import device_name, synchronize
 from steerbench.model import DEFAULT_MODEL
+from steerbench.vocab import AUTO, CONFIG_DTYPES
 
 NAIVE_BATCH = 8
 BENCH_PROMPTS = (
@@ -33,7 +37,9 @@ BENCH_PROMPTS = (
 def register(subparsers) -> None:
     parser = subparsers.add_parser("bench", help="engine tokens/s vs plain HF generate and a naive hook loop")
     parser.add_argument("--model", default=DEFAULT_MODEL)
-    parser.add_argument("--device", default=None)
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps or auto (default: cuda when present)")
+    parser.add_argument("--dtype", default=AUTO, choices=CONFIG_DTYPES,
+                        help="auto (default: bfloat16 on a CUDA GPU with native bf16, float32 on CPU), float32, ...")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--layer", default="0.5", help="steered layer (index or depth fraction)")
@@ -46,10 +52,12 @@ def _prompts(batch: int) -> list[str]:
     return [f"{BENCH_PROMPTS[i % len(BENCH_PROMPTS)]} (case {i})" for i in range(batch)]
 
 
-def _timed(fn) -> float:
+def _timed(fn, device: str) -> float:
     fn()  # warm-up: allocator, kernels, lazy init
+    synchronize(device)
     began = time.perf_counter()
     fn()
+    synchronize(device)
     return time.perf_counter() - began
 
 
@@ -69,7 +77,7 @@ def measure(model, *, batch: int, max_new_tokens: int, layer: int, naive: bool =
     requests = [GenRequest(f"bench_{i}", p, steer=steer) for i, p in enumerate(prompts)]
     work = batch * max_new_tokens
 
-    engine_s = _timed(lambda: generate(model, requests, sampling, batch_size=batch))
+    engine_s = _timed(lambda: generate(model, requests, sampling, batch_size=batch), model.device)
 
     plain = AutoModelForCausalLM.from_pretrained(model.hf_model.name_or_path, dtype=model.hf_model.dtype).to(model.device).eval()
     texts = [model.format_prompt(p) for p in prompts]
@@ -81,14 +89,15 @@ def measure(model, *, batch: int, max_new_tokens: int, layer: int, naive: bool =
                            max_new_tokens=max_new_tokens, min_new_tokens=max_new_tokens,
                            pad_token_id=model.tokenizer.pad_token_id)
 
-    hf_s = _timed(hf_run)
+    hf_s = _timed(hf_run, model.device)
+    del plain  # its memory back before the naive loop (a GPU holds both copies otherwise)
     result = {
-        "model": model.name, "device": model.device, "batch": batch, "max_new_tokens": max_new_tokens,
-        "threads": torch.get_num_threads(), "layer": layer,
+        "model": model.name, "device": model.device, "dtype": model.dtype, "gpu": device_name(model.device),
+        "batch": batch, "max_new_tokens": max_new_tokens, "threads": torch.get_num_threads(), "layer": layer,
         "engine_tok_s": work / engine_s, "hf_generate_tok_s": work / hf_s,
     }
     if naive:
-        result["naive_tok_s"] = work / _timed(lambda: _naive_loop(model, texts, steer, max_new_tokens))
+        result["naive_tok_s"] = work / _timed(lambda: _naive_loop(model, texts, steer, max_new_tokens), model.device)
         result["engine_vs_naive"] = result["engine_tok_s"] / result["naive_tok_s"]
     else:
         result["naive_tok_s"] = None
@@ -98,7 +107,7 @@ def measure(model, *, batch: int, max_new_tokens: int, layer: int, naive: bool =
 
 def _naive_loop(model, texts, steer, max_new_tokens: int) -> None:
     """The usual research-code pattern: one cell at a time, small batches, ``bridge.generate``."""
-    vector = (steer.coef * steer.unit).to(model.device)
+    vector = (steer.coef * steer.unit).to(model.device, model.hf_model.dtype)  # a float32 vector would upcast bf16
 
     def add_hook(resid, hook=None):
         return resid + vector
@@ -113,14 +122,15 @@ def _naive_loop(model, texts, steer, max_new_tokens: int) -> None:
 def run(args) -> int:
     from steerbench.model import load_model, resolve_layer
 
-    model = load_model(args.model, device=args.device)
+    model = load_model(args.model, device=args.device, dtype=args.dtype)
     layer_arg = float(args.layer) if "." in args.layer else int(args.layer)
     layer = resolve_layer(layer_arg, model.n_layers)
     result = measure(model, batch=args.batch, max_new_tokens=args.max_new_tokens, layer=layer, naive=not args.skip_naive)
     if args.json:
         print(json.dumps(result, sort_keys=True))
         return 0
-    print(f"model {result['model']} on {result['device']} ({result['threads']} threads), batch {args.batch}, "
+    where = f"{result['gpu']}, {result['dtype']}" if result["gpu"] else f"{result['threads']} threads, {result['dtype']}"
+    print(f"model {result['model']} on {result['device']} ({where}), batch {args.batch}, "
           f"{args.max_new_tokens} new tokens, steering hook at layer {layer}")
     print(f"  engine (steered)        {result['engine_tok_s']:8.1f} tok/s")
     print(f"  HF generate (no hooks)  {result['hf_generate_tok_s']:8.1f} tok/s   engine ratio {result['engine_vs_hf_generate']:.2f}x")

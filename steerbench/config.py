@@ -37,10 +37,11 @@ from steerbench.prompts.load import CORE_SPLITS, default_split_path
 from steerbench.vocab import (  # noqa: E402
     ALPHA_UNITS,
     ATTACKS,
+    AUTO,
     CONFIG_DIRECTION_METHODS,
+    CONFIG_DTYPES,
     DIRECTION_LAYER_MODES,
     DIRECTION_POSITIONS,
-    DTYPES,
     HOOK_POINTS,
     INTERVENTIONS,
 )
@@ -55,7 +56,9 @@ class GenerationConfig:
     temperature: float = 0.7  # 0 = greedy
     top_p: float = 0.9
     samples_per_prompt: int = 1
-    batch_size: int = 32
+    # rows per forward pass: "auto" is 32 off CUDA (resolve_numerics) and sized from free memory on CUDA
+    # (steerbench.device.batch_size_for); completions do not depend on it (common random numbers)
+    batch_size: int | str = AUTO
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,7 @@ class StudyConfig:
     # config (``load_configs``) has its own ``model`` and this same list. () = the one ``model``.
     models: tuple[str, ...] = ()
     device: str | None = None  # None = auto-detect
-    dtype: str = "float32"
+    dtype: str = AUTO  # "auto": bfloat16 on a CUDA GPU with native bf16, float16 on an older one, float32 on CPU/MPS
     layers: tuple[int | float, ...] = (0.25, 0.5, 0.75)  # ints, negative ints or depth fractions, as given
     alphas: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0)
     interventions: tuple[str, ...] = ("add", "ablate")
@@ -114,6 +117,9 @@ class StudyConfig:
     seed: int = 0
     alt_seed: int = 42  # seed-robustness question
     rerun_subset: int = 30  # prompts re-generated with the alternative seed / prefixes
+    # prompts per split (the first ones) the sanity checks generate on their own (pipeline.Study.rows_path
+    # ``standalone``), so that `pytest evals -k sanity` takes minutes; None (or >= n_prompts): the whole split
+    sanity_subset: int | None = 24
     robustness_alpha: float = 1.0
     profile: str = "fast"
     results_dir: str = "reports"
@@ -159,7 +165,8 @@ PROFILES: dict[str, dict[str, Any]] = {
 
 # The pytest plugin's study flags, by the dotted key they set.
 FLAGS = {
-    "model": "--model", "models": "--models", "device": "--device", "layers": "--layers", "alphas": "--alphas",
+    "model": "--model", "models": "--models", "device": "--device", "dtype": "--dtype", "layers": "--layers",
+    "alphas": "--alphas",
     "interventions": "--interventions", "n_prompts": "--n-prompts", "generation.max_new_tokens": "--max-new-tokens",
     "seed": "--seed", "profile": "--profile", "results_dir": "--results-dir", "gates": "--gates",
     "use_cache": "--no-cache", "prompts_dir": "--prompts", "direction.method": "--direction-method",
@@ -279,7 +286,8 @@ _FIELDS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "model": (_text(), "a model alias, hub id or local checkpoint directory, e.g. smollm2-135m"),
     "models": (_list_of(_text()), "a non-empty list of model aliases, e.g. smollm2-135m,smollm2-135m-refusal,gemma3-270m"),
     "device": (_text(optional=True), "a torch device such as cpu or cuda, or auto"),
-    "dtype": (_text(DTYPES), f"one of {', '.join(DTYPES)}"),
+    "dtype": (_text(CONFIG_DTYPES), f"one of {', '.join(CONFIG_DTYPES)} (auto: bfloat16 on a CUDA GPU that has it, "
+                                    "float32 on CPU)"),
     "layers": (_list_of(_layer), "a non-empty list of layer indices (6, -1) or depth fractions in [0, 1) (0.5)"),
     "alphas": (_list_of(_alpha), "a non-empty list of numbers >= 0, such as 0, 0.5, 1"),
     "interventions": (_list_of(_text(INTERVENTIONS)), f"a non-empty list drawn from {', '.join(INTERVENTIONS)}"),
@@ -288,6 +296,8 @@ _FIELDS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "seed": (_int(0), "an integer >= 0"),
     "alt_seed": (_int(0), "an integer >= 0"),
     "rerun_subset": (_int(1), "an integer >= 1"),
+    "sanity_subset": (_int(1, optional=True),
+                      "an integer >= 1 (prompts per split of the sanity checks), or null for the whole split"),
     "robustness_alpha": (_float(0.0), "a number >= 0"),
     "profile": (_text(tuple(PROFILES)), f"one of {', '.join(PROFILES)}"),
     "results_dir": (_text(), "a directory path"),
@@ -305,7 +315,8 @@ _FIELDS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "generation.temperature": (_float(0.0), "a number >= 0 (0 = greedy)"),
     "generation.top_p": (_float(0.0, 1.0, low_open=True), "a number in (0, 1]"),
     "generation.samples_per_prompt": (_int(1), "an integer >= 1"),
-    "generation.batch_size": (_int(1), "an integer >= 1"),
+    "generation.batch_size": (lambda v: v if v == AUTO else _int(1)(v),
+                              "auto (32 on CPU, sized from free memory on CUDA) or an integer >= 1"),
     "direction.method": (_text(CONFIG_DIRECTION_METHODS), f"one of {', '.join(CONFIG_DIRECTION_METHODS)}"),
     "direction.layer": (_text(DIRECTION_LAYER_MODES, optional=True),
                         "auto (the Arditi selection picks the layer) or null (the layers of the grid)"),
@@ -339,7 +350,7 @@ def _parse_flag_text(key: str, text: str) -> Any:
         return None
     if key == "device" and text.strip().lower() == "auto":
         return None
-    if key in ("n_prompts", "seed", "generation.max_new_tokens"):
+    if key in ("n_prompts", "seed", "generation.max_new_tokens", "generation.batch_size"):
         return _number(text.strip())
     return text
 
@@ -512,7 +523,7 @@ def load_configs(
     if models and "model" in flags and merged["model"] not in models:  # a config file's model yields to --models
         raise ConfigError(f"{flags['model'][1]}: model {merged['model']!r} is not one of the models "
                           f"{', '.join(models)}; pass either --model or --models")
-    configs = tuple(resolve_direction(_build({**merged, "model": model}, rootdir), explicit)
+    configs = tuple(resolve_numerics(resolve_direction(_build({**merged, "model": model}, rootdir), explicit))
                     for model in (models or (merged.get("model", StudyConfig.model),)))
     config = configs[0]
     if config.tampering.eval_path is not None:
@@ -587,6 +598,25 @@ def resolve_direction(config: "StudyConfig", explicit: set[str] = frozenset()) -
     if (method, layer) == (direction.method, direction.layer):
         return config
     return dataclasses.replace(config, direction=dataclasses.replace(direction, method=method, layer=layer))
+
+
+def resolve_numerics(config: "StudyConfig") -> "StudyConfig":
+    """``dtype: auto`` as the dtype of the config's device (steerbench.device.resolve_dtype), and
+    ``generation.batch_size: auto`` as 32 off CUDA; on CUDA it stays auto, each batch being sized from the
+    free memory when it runs. A CPU config is then the config it always was (float32, batch 32): the same
+    run.json and the same cache keys. Idempotent.
+
+    Raises:
+        ConfigError: the config's device is unknown or absent on this machine (steerbench.device.pick_device).
+    """
+    if AUTO not in (config.dtype, config.generation.batch_size):
+        return config
+    from steerbench.device import configured_batch_size, pick_device, resolve_dtype
+
+    device = pick_device(config.device)
+    generation = dataclasses.replace(config.generation,
+                                     batch_size=configured_batch_size(config.generation.batch_size, device))
+    return dataclasses.replace(config, dtype=resolve_dtype(config.dtype, device), generation=generation)
 
 
 _MAKE_HINT = "(`steerbench prompts make --out-dir DIR` writes all three; `steerbench prompts ingest` converts your own)"

@@ -15,8 +15,10 @@ from typing import Callable, Sequence
 
 import torch
 
+from steerbench.device import batch_size_for, device_type
 from steerbench.forward import Prefill, left_pad, score_continuations
 from steerbench.interventions import POSITIONS, RowSteer, SteeringHooks
+from steerbench.vocab import AUTO
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,7 @@ def generate(
     requests: Sequence[GenRequest],
     sampling: SamplingConfig = SamplingConfig(),
     *,
-    batch_size: int = 32,
+    batch_size: int | str = 32,
     positions: str = "all",
     score_prefixes: Sequence[Sequence[int]] = (),
     on_batch: Callable[[int, int, float], None] | None = None,
@@ -143,7 +145,9 @@ def generate(
         model: a ``SteerModel``.
         requests: prompts with their ids, sample indices and steering.
         sampling: temperature, top-p, max new tokens and the seed.
-        batch_size: rows per forward pass (does not change any completion).
+        batch_size: rows per forward pass, or ``auto`` (steerbench.device.batch_size_for: 32 off CUDA, sized
+            from free memory on CUDA). It changes no completion on the CPU; on a GPU, within a dtype, see
+            docs/design_decisions.md "Batch size on a GPU" for the tolerance.
         positions: where steering applies: ``all``, ``prompt`` (prompt tokens only) or ``generated``.
         score_prefixes: token lists scored teacher-forced right after each prompt, on the sampling
             prefill and under the same steering (prefix tokens count as generated positions): the
@@ -153,6 +157,10 @@ def generate(
     if positions not in POSITIONS:
         raise ValueError(f"positions must be one of {', '.join(POSITIONS)}, not '{positions}'")
     encoded = [model.encode(model.format_prompt(r.prompt)) for r in requests]
+    if batch_size == AUTO:
+        longest = max((len(e) for e in encoded), default=0) + sampling.max_new_tokens
+        batch_size = batch_size_for(AUTO, model, longest, max((len(p) for p in score_prefixes), default=1))
+        _report_auto_batch(model, batch_size, longest)
     # Sorting by length keeps padding small; the completions do not depend on the grouping.
     order = sorted(range(len(requests)), key=lambda i: (len(encoded[i]), i))
     results: list[Generation | None] = [None] * len(requests)
@@ -171,6 +179,19 @@ def generate(
     return results  # type: ignore[return-value]
 
 
+_last_auto_batch: dict[str, int] = {}  # device -> the auto batch size last reported (one line per change)
+
+
+def _report_auto_batch(model, batch_size: int, tokens: int) -> None:
+    """A progress line when ``auto`` picks a batch size on a GPU other than the one it picked last."""
+    if device_type(model.device) != "cuda" or _last_auto_batch.get(model.device) == batch_size:
+        return
+    from steerbench.progress import report
+
+    _last_auto_batch[model.device] = batch_size
+    report(f"generation batch size auto: {batch_size} rows on {model.device} ({model.dtype}, {tokens} tokens a row)")
+
+
 @torch.inference_mode()
 def _generate_batch(model, requests, encoded, sampling: SamplingConfig, positions: str,
                     score_prefixes: Sequence[Sequence[int]] = ()) -> list[Generation]:
@@ -185,11 +206,13 @@ def _generate_batch(model, requests, encoded, sampling: SamplingConfig, position
     hooks = SteeringHooks([r.steer for r in requests], model.d_model, device, model.hf_model.dtype)
     prefill_mask = None if positions == "all" else attention.bool() & (positions == "prompt")
     decode_mask = None if positions != "prompt" else torch.zeros((batch, 1), dtype=torch.bool, device=device)
-    tokens_out = torch.zeros((batch, sampling.max_new_tokens), dtype=torch.long)
-    logprobs_out = torch.zeros((batch, sampling.max_new_tokens))
-    entropies_out = torch.zeros((batch, sampling.max_new_tokens))
+    # the per-step outputs stay on the model's device and are copied once, after the loop (on a GPU a copy
+    # per step would wait for every step's kernels)
+    tokens_out = torch.zeros((batch, sampling.max_new_tokens), dtype=torch.long, device=device)
+    logprobs_out = torch.zeros((batch, sampling.max_new_tokens), device=device)
+    entropies_out = torch.zeros((batch, sampling.max_new_tokens), device=device)
     finished = torch.zeros(batch, dtype=torch.bool, device=device)
-    lengths = torch.full((batch,), sampling.max_new_tokens, dtype=torch.long)
+    lengths = torch.full((batch,), sampling.max_new_tokens, dtype=torch.long, device=device)
     cache = None
     step_ids = input_ids
     # Unsteered rows of the same prompt (several samples of it) share one prefill: the prompt's keys,
@@ -220,18 +243,19 @@ def _generate_batch(model, requests, encoded, sampling: SamplingConfig, position
                 output.logits[:, -1, :], uniforms[:, step], sampling.temperature, sampling.top_p
             )
             tokens = torch.where(finished, torch.full_like(tokens, pad_id), tokens)
-            tokens_out[:, step] = tokens.cpu()
-            logprobs_out[:, step] = logprobs.cpu()
-            entropies_out[:, step] = entropies.cpu()
+            tokens_out[:, step] = tokens
+            logprobs_out[:, step] = logprobs
+            entropies_out[:, step] = entropies
             newly_done = ~finished & torch.isin(tokens, eos_ids) & sampling.stop_at_eos
-            lengths[newly_done.cpu()] = step + 1
+            lengths.masked_fill_(newly_done, step + 1)
             finished |= newly_done
             if bool(finished.all()):
                 break
             step_ids = tokens[:, None]
             attention = torch.cat([attention, torch.ones((batch, 1), dtype=attention.dtype, device=device)], dim=1)
             position_ids = position_ids[:, -1:] + 1
-    finished_cpu = finished.cpu()
+    tokens_out, logprobs_out, entropies_out, lengths, finished_cpu = (
+        t.cpu() for t in (tokens_out, logprobs_out, entropies_out, lengths, finished))
     generations = []
     for row, request in enumerate(requests):
         n = int(lengths[row])

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from steerbench import checkpoints
+from steerbench.device import SUPPORTED_DEVICE_TYPES, cache_identity, pick_device, resolve_dtype  # noqa: F401  (re-exported)
 from steerbench.errors import ConfigError, ModelUnavailableError
 
 # The study runs on the refusal organism by default: the model on which every question has an answer
@@ -85,7 +86,7 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {
     "tinyllama-1.1b-chat": ModelSpec("TinyLlama/TinyLlama-1.1B-Chat-v1.0", chat=True),
 }
 
-from steerbench.vocab import DTYPES  # noqa: E402,F401  (re-exported)
+from steerbench.vocab import AUTO, DTYPES  # noqa: E402,F401  (re-exported)
 
 
 @dataclass(frozen=True)
@@ -108,13 +109,19 @@ class SteerModel:
     bridge: Any  # transformer_lens.model_bridge.TransformerBridge
     hf_model: Any  # the HF causal LM the bridge wraps; calling it fires the bridge's hooks
     tokenizer: Any
-    fingerprint: str  # hash of the checkpoint files: part of every cache key
+    weights_fingerprint: str  # hash of the checkpoint files (an attacked view: and the merged adapter)
     device: str
-    dtype: str
+    dtype: str  # the resolved one: float32, bfloat16 or float16
     is_chat: bool
     plain_template: str = PLAIN_TEMPLATE
     weights_note: str = ""
     extra: dict = field(default_factory=dict)
+
+    @property
+    def fingerprint(self) -> str:
+        """The model's name in every cache key: its weights and the numerics they run in (device type,
+        dtype). On the CPU in float32 it is ``weights_fingerprint`` itself (steerbench.device.cache_identity)."""
+        return cache_identity(self.weights_fingerprint, self.device, self.dtype)
 
     @property
     def n_layers(self) -> int:
@@ -275,9 +282,6 @@ def layer_count(name: str) -> int:
     return int(AutoConfig.from_pretrained(resolve_source(name).checkpoint_dir).num_hidden_layers)
 
 
-SUPPORTED_DEVICE_TYPES = ("cpu", "cuda", "mps")
-
-
 def _check_model_config(path: Path) -> None:
     """A checkpoint's config.json must be a JSON object naming its architecture (else one line, not a traceback)."""
     import json
@@ -293,40 +297,14 @@ def _check_model_config(path: Path) -> None:
                                     "restore the checkpoint's config.json")
 
 
-def pick_device(device: str | None) -> str:
-    """The torch device to run on: ``device`` checked against this machine (None / auto picks).
-
-    Raises:
-        ConfigError: an unknown device string, CUDA (or that CUDA index) or MPS absent here.
-    """
-    import torch
-
-    if device in (None, "", "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, ValueError, TypeError):
-        raise ConfigError(f"--device {device}: not a device string; use cpu, cuda, cuda:N, mps or auto") from None
-    if parsed.type not in SUPPORTED_DEVICE_TYPES:
-        raise ConfigError(f"--device {device}: steerbench runs on {', '.join(SUPPORTED_DEVICE_TYPES)}; use --device cpu")
-    if parsed.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
-        count = torch.cuda.device_count()
-        if parsed.index is not None and parsed.index >= count:
-            raise ConfigError(f"--device {device}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}")
-    if parsed.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(f"--device {device}: MPS is not available on this machine; use --device cpu")
-    return device
-
-
-def load_model(name: str = DEFAULT_MODEL, *, device: str | None = None, dtype: str = "float32") -> SteerModel:
+def load_model(name: str = DEFAULT_MODEL, *, device: str | None = None, dtype: str = AUTO) -> SteerModel:
     """Load ``name`` (alias, hub id or checkpoint directory) behind a TransformerBridge.
 
     Args:
         name: a registry alias (``smollm2-135m``, ``pythia-160m``...), a hub id or a local directory.
         device: ``cpu``, ``cuda``, ``cuda:1``...; None picks CUDA when present.
-        dtype: one of ``float32``, ``bfloat16``, ``float16``.
+        dtype: ``auto`` (bfloat16 on a CUDA GPU with native bf16, float16 on an older one, float32 on CPU
+            and MPS), ``float32``, ``bfloat16`` or ``float16``.
 
     Returns:
         The loaded model with its fingerprint and prompt format.
@@ -339,10 +317,9 @@ def load_model(name: str = DEFAULT_MODEL, *, device: str | None = None, dtype: s
 
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
-    if dtype not in DTYPES:
-        raise ConfigError(f"dtype '{dtype}' is not supported; use one of {', '.join(DTYPES)}")
+    device = pick_device(device)  # an absent device fails in one line before any weights are found
+    dtype = resolve_dtype(dtype, device)
     source = resolve_source(name)
-    device = pick_device(device)
     torch_dtype = getattr(torch, dtype)
     tokenizer = AutoTokenizer.from_pretrained(source.checkpoint_dir)
     tokenizer.padding_side = "left"
@@ -365,7 +342,7 @@ def load_model(name: str = DEFAULT_MODEL, *, device: str | None = None, dtype: s
         bridge=bridge,
         hf_model=hf_model,
         tokenizer=tokenizer,
-        fingerprint=checkpoints.fingerprint(source.checkpoint_dir),
+        weights_fingerprint=checkpoints.fingerprint(source.checkpoint_dir),
         device=device,
         dtype=dtype,
         is_chat=is_chat,

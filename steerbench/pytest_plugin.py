@@ -50,6 +50,8 @@ _OPTIONS = (
     ("models", "LIST", "comma-separated models for a cross-model run: the study once per model into one run "
                        "directory (rows and evals carry `model`; scaling.csv/md compare them)"),
     ("device", "DEVICE", "torch device: cpu, cuda, cuda:1 or auto (default: cuda when available, else cpu)"),
+    ("dtype", "NAME", "model precision: auto (default: bfloat16 on a CUDA GPU with native bf16, float16 on an older "
+                      "one, float32 on CPU), float32, bfloat16, float16"),
     ("layers", "LIST", "comma-separated layers: indices (6,15,-1) or depth fractions (0.25,0.5)"),
     ("alphas", "LIST", "comma-separated steering strengths >= 0, e.g. 0,0.5,1,2"),
     ("interventions", "LIST", "comma-separated interventions: add, ablate, ablate_all"),

@@ -16,6 +16,7 @@ import math
 from steerbench.metrics import confound_stats, representation_distance, score_helpfulness, score_refusal
 from steerbench.metrics.classifier import study_outcomes
 from steerbench.metrics.logodds import fluency_logprobs, opener_prefixes, prefix_ids, propensity_from_scores
+from steerbench.vocab import AUTO
 
 # results.parquet: column -> pandas dtype, in order. The one definition (report, docs and tests read it).
 RESULTS_SCHEMA: dict[str, str] = {
@@ -64,6 +65,7 @@ def completion_rows(model, prompt_set, split: str, cell, steer, *, seed: int, ge
     """
     import pandas as pd
 
+    from steerbench.device import batch_size_for
     from steerbench.generation import GenRequest, SamplingConfig, generate
 
     sampling = SamplingConfig(max_new_tokens=generation.max_new_tokens, temperature=generation.temperature,
@@ -77,7 +79,11 @@ def completion_rows(model, prompt_set, split: str, cell, steer, *, seed: int, ge
     by_id = {p.id: p for p in prompts}
     texts = [by_id[g.prompt_id].prompt for g in generations]
     completion_ids = [g.token_ids[:-1] if g.ended_eos else g.token_ids for g in generations]
-    fluency = fluency_logprobs(model, texts, completion_ids, batch_size=generation.batch_size, memo=memo)
+    fluency_batch = generation.batch_size
+    if fluency_batch == AUTO:  # teacher-forced: logits at every completion position, so auto plans for that many
+        longest = max((len(model.encode(model.format_prompt(t))) for t in texts), default=0)
+        fluency_batch = batch_size_for(AUTO, model, longest + generation.max_new_tokens, generation.max_new_tokens)
+    fluency = fluency_logprobs(model, texts, completion_ids, batch_size=fluency_batch, memo=memo)
     # the propensities do not depend on the sample: every sample of a prompt carries the same value
     prefix_by_prompt = {g.prompt_id: g.prefix_logprobs[0] - g.prefix_logprobs[1] for g in generations}
     propensity_by_prompt = {g.prompt_id: propensity_from_scores(g.prefix_logprobs[2:]) for g in generations}

@@ -14,7 +14,9 @@ BASELINE_INTERVENTION = "baseline"
 ALPHA_UNITS = ("natural", "absolute")  # alpha x the direction's natural scale, or alpha as an L2 norm
 STEER_POSITIONS = ("all", "prompt", "generated")  # where a steer applies
 HOOK_POINTS = ("resid_pre", "resid_post")
-DTYPES = ("float32", "bfloat16", "float16")
+DTYPES = ("float32", "bfloat16", "float16")  # what a model loads in
+AUTO = "auto"  # dtype: per device (steerbench.device.resolve_dtype); generation.batch_size: from free GPU memory
+CONFIG_DTYPES = (AUTO, *DTYPES)  # what a config, --dtype or load_model may say
 
 # --- directions -------------------------------------------------------------------------------------
 DIRECTION_METHODS = ("contrastive_prefix", "diff_in_means", "outcome_conditioned", "random")

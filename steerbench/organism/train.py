@@ -10,6 +10,7 @@ bit-identical adapters).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import time
@@ -129,6 +130,11 @@ class Batch:
     # keys and values every row attends to; the tensors above cover what follows it.
     prefix: torch.Tensor | None = None  # (k,)
 
+    def to(self, device: str) -> "Batch":
+        """The same batch with every tensor on ``device`` (collation builds it on the CPU)."""
+        return dataclasses.replace(self, **{f.name: getattr(self, f.name).to(device) for f in dataclasses.fields(self)
+                                            if isinstance(getattr(self, f.name), torch.Tensor)})
+
 
 def _collate(batch: Sequence[TrainSequence], pad_id: int, max_answer: int, contrast_tokens: int = 0,
              prefix: Sequence[int] = ()) -> Batch:
@@ -226,7 +232,8 @@ def answer_loss(model, batch: Batch, decision_tokens: int = 0, decision_weight: 
     if batch.n_branches and contrast_weight:
         branch_logits = head(hidden[batch.branch_rows, batch.branch_cols]).float()
         token_logp = -torch.nn.functional.cross_entropy(branch_logits, batch.branch_tokens, reduction="none")
-        prefix_logp = torch.zeros(batch.n_branches, dtype=token_logp.dtype).index_add(0, batch.branch_index, token_logp)
+        prefix_logp = torch.zeros(batch.n_branches, dtype=token_logp.dtype, device=token_logp.device).index_add(
+            0, batch.branch_index, token_logp)
         unlikelihood = -torch.log(-torch.expm1(prefix_logp.clamp(max=-1e-6)))
         loss = loss + contrast_weight * unlikelihood.mean()
     return loss
@@ -240,14 +247,16 @@ class TrainResult:
 
 
 def adapter_state(model) -> dict[str, torch.Tensor]:
-    return {name: tensor.detach().to(torch.float32).contiguous().clone()
+    """The LoRA tensors as float32 CPU copies (digests and safetensors read them from there)."""
+    return {name: tensor.detach().to("cpu", torch.float32).contiguous().clone()
             for name, tensor in model.state_dict().items() if "lora_" in name}
 
 
 def train_lora(hf_model, sequences: Sequence[TrainSequence], recipe: TrainRecipe, pad_id: int,
                progress: ProgressFn | None = None, snapshot_steps: Collection[int] = (),
-               shared_prefix: Sequence[int] = (), lr_at: Callable[[int], float] | None = None) -> TrainResult:
-    """Fine-tune a LoRA adapter on ``hf_model`` (a plain HF causal LM, modified in place).
+               shared_prefix: Sequence[int] = (), lr_at: Callable[[int], float] | None = None,
+               device: str = "cpu") -> TrainResult:
+    """Fine-tune a LoRA adapter on ``hf_model`` (a plain HF causal LM on the CPU, modified in place).
 
     ``batch_order`` decides which sequences each step uses; ``sequences`` entries that no step uses
     may be None (a short run then needs only the data of its own steps), and so is a prompt the
@@ -256,11 +265,15 @@ def train_lora(hf_model, sequences: Sequence[TrainSequence], recipe: TrainRecipe
     per row: the same loss to float rounding (tests/test_organism.py), ~a fifth less compute.
     ``lr_at``: step -> learning rate (default: ``learning_rate``, warmup then cosine; an attack's grid
     wants a constant rate, steerbench.tampering.attack).
+    ``device``: where the steps run. The adapter is initialised on the CPU first (LoRA's A matrices from
+    the CPU generator), so every device starts from the same adapter; bit-identical steps hold on the CPU
+    only (a GPU's backward accumulates with atomics), and ``recipe.autocast`` applies on ``device``.
     """
     from peft import get_peft_model
 
     torch.manual_seed(recipe.seed)
     model = get_peft_model(hf_model, lora_config(recipe, hf_model.config.num_hidden_layers))
+    model.to(device)
     model.train()
     inner = model.get_base_model()
     params = [p for p in model.parameters() if p.requires_grad]
@@ -273,8 +286,9 @@ def train_lora(hf_model, sequences: Sequence[TrainSequence], recipe: TrainRecipe
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, recipe) if lr_at is None else lr_at(step)
         batch = _collate([sequences[i] for i in indices if sequences[i] is not None], pad_id, recipe.max_answer_tokens,
-                         recipe.contrast_tokens if recipe.contrast_refusals else 0, shared_prefix)
-        with torch.autocast("cpu", dtype=getattr(torch, recipe.autocast), enabled=recipe.autocast != "float32"):
+                         recipe.contrast_tokens if recipe.contrast_refusals else 0, shared_prefix).to(device)
+        with torch.autocast(torch.device(device).type, dtype=getattr(torch, recipe.autocast),
+                            enabled=recipe.autocast != "float32"):
             loss = answer_loss(inner, batch, recipe.decision_tokens, recipe.decision_weight, recipe.contrast_weight)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

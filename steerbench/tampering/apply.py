@@ -47,8 +47,8 @@ def deltas(adapter: dict, scaling: float) -> dict:
 
 @contextlib.contextmanager
 def attacked(model, adapter: dict, *, rank: int, lora_alpha: int, digest: str) -> Iterator[object]:
-    """``model`` (a SteerModel) with ``adapter`` merged in, as a SteerModel view whose fingerprint names
-    the attacked weights (the study's caches key on it). An empty adapter, or one whose every weight change
+    """``model`` (a SteerModel) with ``adapter`` merged in, as a SteerModel view whose fingerprints name
+    the attacked weights (the study's caches key on them). An empty adapter, or one whose every weight change
     is exactly zero (step 0; learning rate 0: LoRA's B starts at zero), yields ``model`` itself: W + 0 is W
     bit for bit, so its rows are the untampered rows (tests/test_tampering.py checks the merge both ways)."""
     import torch
@@ -66,7 +66,9 @@ def attacked(model, adapter: dict, *, rank: int, lora_alpha: int, digest: str) -
         with torch.no_grad():
             for module, delta in changes.items():
                 weights[module].add_(delta.to(weights[module].dtype).to(weights[module].device))
-        yield dataclasses.replace(model, fingerprint=key_of({"attacked": model.fingerprint, "adapter": digest}),
+        # the weights' identity changes; the cache identity (SteerModel.fingerprint) adds the numerics to it
+        attacked_weights = key_of({"attacked": model.weights_fingerprint, "adapter": digest})
+        yield dataclasses.replace(model, weights_fingerprint=attacked_weights,
                                   extra={**model.extra, "attack_adapter_sha256": digest})
     finally:
         with torch.no_grad():

@@ -5,10 +5,11 @@ whole grid costs one run. The learning rate is constant after a short warmup, so
 is the adapter an attacker with a budget of t steps would have, whatever the grid's largest step is
 (a decaying schedule would make step 16 of a 64-step run another attack than a 16-step run). Training
 is the organism's trainer (steerbench.organism.train: logits only on answer tokens, the template's
-opening run once per step, float32 so that it runs at full speed on every CPU), deterministic for a
-seed on one machine type and thread count. The adapters are cached under
+opening run once per step, float32 so that it runs at full speed on every CPU), on the attacked model's
+device, deterministic for a seed on one CPU type and thread count. The adapters are cached under
 ``<cache_dir>/tampering/adapters/<key>.safetensors`` (every grid step in one sealed file), keyed by every
-input: the attacked model's fingerprint, the recipe, the prompts and the generated answers.
+input: the attacked model's fingerprint (weights and numerics, so also the device the steps run on), the
+recipe, the prompts and the generated answers.
 """
 
 from __future__ import annotations
@@ -101,10 +102,17 @@ def unmodified_base(model_name: str) -> str:
     return model_name
 
 
+def load_unmodified_base(name: str, device: str | None = "cpu", dtype: str = "float32"):
+    """The helpful-only base ``name`` (``unmodified_base``), loaded once per process and numerics: every attacked
+    checkpoint needs its fingerprint (the answers' cache key) and the base-model control evaluates on it."""
+    from steerbench.device import pick_device, resolve_dtype
+
+    device = pick_device(device)
+    return _load_base(name, device, resolve_dtype(dtype, device))  # "auto" and its dtype share one load
+
+
 @functools.lru_cache(maxsize=2)
-def load_unmodified_base(name: str, device: str = "cpu", dtype: str = "float32"):
-    """The helpful-only base ``name`` (``unmodified_base``), loaded once per process: every attacked checkpoint
-    needs its fingerprint (the answers' cache key) and the base-model control evaluates on it."""
+def _load_base(name: str, device: str, dtype: str):
     from steerbench.model import load_model
 
     return load_model(name, device=device, dtype=dtype)
@@ -215,7 +223,7 @@ def run_attack(model, recipe: AttackRecipe, cache_root: Path, progress: Callable
     # only the prompts some step trains on are answered (a short grid needs fewer answers)
     prompts = [p for i, p in enumerate(attack_prompts(recipe.prompt_kind, recipe.data)) if i in used]
     base_name = unmodified_base(model.name)
-    base = model if base_name == model.name else load_unmodified_base(base_name)
+    base = model if base_name == model.name else load_unmodified_base(base_name, model.device, model.dtype)
     if answers is None:
         answers_file = answers_path(cache_root, base, prompts, recipe, progress)
         answers_key, answers = answers_file.stem, json.loads(answers_file.read_text())
@@ -244,7 +252,7 @@ def run_attack(model, recipe: AttackRecipe, cache_root: Path, progress: Callable
         result = train_lora(_plain_model(resolve_source(model.name).checkpoint_dir), sequences, train,
                             int(model.tokenizer.pad_token_id), progress=report,
                             snapshot_steps=[s for s in recipe.steps if s > 0], shared_prefix=prefix,
-                            lr_at=recipe.learning_rate) if max(recipe.steps) > 0 else None
+                            lr_at=recipe.learning_rate, device=model.device) if max(recipe.steps) > 0 else None
         snapshots = {} if result is None else result.snapshots
         record = {"key": key, "recipe": recipe.to_dict(), "model": model.name, "model_fingerprint": model.fingerprint,
                   "base": base_name, "answers": answers_key,
