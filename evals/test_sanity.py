@@ -11,23 +11,36 @@ from steerbench.data_files import data_file
 from steerbench.forward import capture_residuals
 from steerbench.interventions import BASELINE, Cell, RowSteer, SteeringHooks
 from steerbench.metrics import refusal_rate, score_refusal
+from steerbench.rows import pair_rows
 from steerbench.stats import Interval, paired_bootstrap_diff, two_sample_bootstrap_diff
 
 pytestmark = pytest.mark.sanity
 LABELS = "labels/refusal_labels.jsonl"  # the project's copy, else the packaged one (steerbench.data_files)
+# The alpha = 0 check is exact (one changed token fails it), and a hook that is not the identity changes
+# nearly every row within 32 steps: 8 prompts x 3 interventions find it, at a third of the sample's cost.
+IDENTITY_PROMPTS = 8
 
 
 def _exact(value: float, n: int) -> Interval:
     return Interval(value, value, value, n)
 
 
-def test_sanity_alpha_zero_reproduces_baseline(layer, study, rows, verdicts, steer_config):
+@pytest.fixture
+def sanity_rows(rows, steer_config):
+    """Rows of the sanity checks' own prompt subset (the first ``sanity_subset`` prompts of a split), generated as
+    their own entry: the checks never wait for the grid's whole split, and see the same rows whether or not the
+    grid ran first."""
+    return lambda cell, split="harm_test", **kwargs: rows(cell, split, subset=steer_config.sanity_subset,
+                                                          standalone=True, **kwargs)
+
+
+def test_sanity_alpha_zero_reproduces_baseline(layer, study, sanity_rows, verdicts):
     """H: alpha = 0 (add, ablate, ablate_all) reproduces the baseline completions token for token."""
-    baseline = rows(BASELINE, "harm_test", subset=steer_config.rerun_subset).set_index("prompt_id")["completion"]
+    baseline = sanity_rows(BASELINE).set_index("prompt_id")["completion"]
     for intervention in ("add", "ablate", "ablate_all"):
         # generated with the hook installed at zero strength, not the relabelled baseline the grid uses
-        steered = study.identity_completions(Cell(layer, intervention, 0.0), "harm_test", subset=steer_config.rerun_subset)
-        assert sorted(steered) == sorted(baseline.index)
+        steered = study.identity_completions(Cell(layer, intervention, 0.0), "harm_test", subset=IDENTITY_PROMPTS)
+        assert set(steered) <= set(baseline.index)
         same = [text == baseline[prompt_id] for prompt_id, text in steered.items()]
         verdicts.record("sanity", f"alpha0_{intervention}_identical_rate", _exact(float(np.mean(same)), len(same)), Cell(layer, intervention, 0.0))
         assert all(same), f"{same.count(False)} of {len(same)} completions changed at alpha = 0 ({intervention})"
@@ -46,15 +59,18 @@ def test_sanity_ablation_removes_projection(layer, study, verdicts):
     residual = torch.cat([r[:, 0] for r in reads])
     relative = float(((residual @ direction.unit).abs() / residual.norm(dim=-1)).max())
     verdicts.record("sanity", "max_relative_projection_after_ablation", _exact(relative, len(residual)), Cell(layer, "ablate", 1.0))
-    assert relative < 1e-4
+    # what the dtype's rounding alone leaves of a removed component (float32 ~5e-8, bfloat16 ~7e-4 measured)
+    tolerance = max(1e-4, 8 * torch.finfo(model.hf_model.dtype).eps / model.d_model ** 0.5)
+    assert relative < tolerance
 
 
-def test_sanity_random_direction_moves_less(layer, rows, verdicts, steer_config):
+def test_sanity_random_direction_moves_less(layer, sanity_rows, verdicts, steer_config):
     """H: a norm-matched random direction shifts refusal log-odds less than half as much as the real one."""
     cell = Cell(layer, "add", steer_config.robustness_alpha)
-    baseline = rows(BASELINE, "harm_test")["refusal_logodds"].to_numpy()
-    real = np.abs(rows(cell, "harm_test")["refusal_logodds"].to_numpy() - baseline)
-    random = np.abs(rows(cell, "harm_test", variant="random")["refusal_logodds"].to_numpy() - baseline)
+    baseline, steered = pair_rows(sanity_rows(BASELINE), sanity_rows(cell))
+    _, randomly = pair_rows(baseline, sanity_rows(cell, variant="random"))
+    real = np.abs(steered["refusal_logodds"].to_numpy() - baseline["refusal_logodds"].to_numpy())
+    random = np.abs(randomly["refusal_logodds"].to_numpy() - baseline["refusal_logodds"].to_numpy())
     verdicts.record("sanity", "random_vs_half_real_shift", paired_bootstrap_diff(random, 0.5 * real, seed=steer_config.seed), cell)
     ratio = float(random.mean() / max(real.mean(), 1e-12))
     verdicts.record("sanity", "random_to_real_shift_ratio", _exact(ratio, len(real)), cell)
@@ -84,14 +100,18 @@ def test_sanity_detector_agrees_with_known_texts(verdicts, pytestconfig):
     verdicts.assert_ok()
 
 
-def test_sanity_logodds_track_sampled_refusal(study, rows, verdicts, steer_config):
-    """H: completions that were refused come from prompts/cells with higher refusal log-odds."""
-    frames = [rows(BASELINE, "harm_test")] + [rows(c, "harm_test") for c in study.cells() if c.intervention == "add" and c.alpha > 0]
+def test_sanity_logodds_track_sampled_refusal(layer, sanity_rows, verdicts, steer_config):
+    """H: completions that were refused come from prompts/cells with higher refusal log-odds.
+
+    Pooled over harm_test and benign, unsteered and at the robustness alpha: the propensity must track the
+    sampled outcome where outcomes vary (the organism refuses most harm_test prompts even unsteered, so harm_test
+    alone holds too few compliances at the sanity sample's n)."""
     import pandas as pd
 
-    pooled = pd.concat(frames)
+    cells = (BASELINE, Cell(layer, "add", steer_config.robustness_alpha))
+    pooled = pd.concat([sanity_rows(cell, split) for cell in cells for split in ("harm_test", "benign")])
     refused = pooled.loc[pooled["refused"], "refusal_logodds"]
     complied = pooled.loc[pooled["outcome"] == "compliance", "refusal_logodds"]
     verdicts.record("sanity", "logodds_refused_minus_complied",
-                    two_sample_bootstrap_diff(refused, complied, seed=steer_config.seed))
+                    two_sample_bootstrap_diff(refused, complied, seed=steer_config.seed), cells[1])
     verdicts.assert_ok()

@@ -286,16 +286,23 @@ class Study:
                 "refused": [bool(by_id.loc[i, "refused"]) for i in ids]}
 
     # ---- completion rows ---------------------------------------------------------------------
-    def rows_path(self, cell: Cell, split: str, *, variant: str = "main", seed: int | None = None, subset: int | None = None) -> Path:
-        """The parquet file of per-completion rows for one (cell, split), computing it if needed."""
+    def rows_path(self, cell: Cell, split: str, *, variant: str = "main", seed: int | None = None, subset: int | None = None,
+                  standalone: bool = False) -> Path:
+        """The parquet file of per-completion rows for one (cell, split), computing it if needed.
+
+        ``subset``: the split's first ``subset`` prompts. A grid cell's subset is filtered from the whole split's
+        rows (the grid generates them anyway), unless ``standalone``: then the subset is generated as its own
+        entry, so a question that needs only a few prompts (the sanity checks) never waits for the whole split,
+        and gets the same rows whether or not the grid ran first.
+        """
         seed = self.config.seed if seed is None else seed
         prompt_set = self.splits[split].limit(subset)
         if cell.intervention != "baseline" and cell.alpha == 0.0:
             # alpha = 0 is the identity (tests/test_interventions.py, sanity evals): its rows are the
             # baseline's, relabelled; this saves one generation per layer and intervention.
-            return self._relabelled_baseline(cell, split, seed, subset)
+            return self._relabelled_baseline(cell, split, seed, subset, standalone)
         if subset is not None and subset < len(self.splits[split]) and variant == "main" and seed == self.config.seed \
-                and (cell == BASELINE or cell in self.cells()):
+                and not standalone and (cell == BASELINE or cell in self.cells()):
             # the grid generates the whole split anyway; completions do not depend on the batch
             # (common random numbers), so the subset's rows are those rows, filtered
             return self._subset_of_split(cell, split, prompt_set)
@@ -313,7 +320,8 @@ class Study:
         generated = self.cache_root / "rows" / f"{key}.parquet"
 
         def generate_rows(tmp: Path) -> None:
-            baseline = None if cell.intervention == "baseline" else self.rows(BASELINE, split, seed=seed, subset=subset)
+            baseline = None if cell.intervention == "baseline" else self.rows(
+                BASELINE, split, seed=seed, subset=subset, standalone=standalone)
             steer = None if direction is None else row_steer(
                 cell, direction.unit, direction.scale, direction.hook_point, self.config.alpha_units)
             began = time.perf_counter()
@@ -345,8 +353,8 @@ class Study:
         cells = self.cells()
         return f"cell {cells.index(cell) + 1 if cell in cells else 0}/{len(cells)}"
 
-    def _relabelled_baseline(self, cell: Cell, split: str, seed: int, subset: int | None) -> Path:
-        source = self.rows_path(BASELINE, split, seed=seed, subset=subset)
+    def _relabelled_baseline(self, cell: Cell, split: str, seed: int, subset: int | None, standalone: bool) -> Path:
+        source = self.rows_path(BASELINE, split, seed=seed, subset=subset, standalone=standalone)
         scale = float(self.direction(cell.layer).scale)
         return _derived(source, f"{cell.id}-s{scale:.6g}", lambda frame: frame.assign(
             layer=cell.layer, intervention=cell.intervention, alpha=cell.alpha, cell=cell.id, drift=0.0,

@@ -40,6 +40,21 @@ def test_subset_rows_of_a_grid_cell_equal_a_direct_generation_of_the_subset(tiny
         pd.testing.assert_frame_equal(derived[CLOSE], direct[CLOSE], atol=1e-4, rtol=0)
 
 
+@pytest.mark.parametrize("cell", [BASELINE, Cell(1, "add", 1.0), Cell(1, "add", 0.0)], ids=["baseline", "steered", "alpha0"])
+def test_a_standalone_subset_of_a_grid_cell_never_generates_the_whole_split(tiny_llama, tmp_path, cell):
+    """The sanity checks' sample: generated as the subset alone, whatever is cached, with the completions the
+    whole split's rows hold for those prompts (common random numbers)."""
+    study = _study(tiny_llama, tmp_path, "0,1")
+    alone = pd.read_parquet(study.rows_path(cell, "harm_test", subset=3, standalone=True))
+    generated = list((tmp_path / "rows").glob("*.parquet"))
+    assert generated and all(len(pd.read_parquet(f)) == 3 for f in generated), "the whole split was generated"
+    assert list(alone["prompt_id"]) == [p.id for p in study.splits["harm_test"].limit(3)]
+    whole = pd.read_parquet(study.rows_path(cell, "harm_test")).head(3)
+    pd.testing.assert_frame_equal(alone[EXACT].reset_index(drop=True), whole[EXACT].reset_index(drop=True))
+    # and once the whole split is cached, the standalone subset is still its own entry, not a filtered copy
+    assert not study.rows_path(cell, "harm_test", subset=3, standalone=True).name.endswith("-subset3.parquet")
+
+
 def test_other_seeds_and_variants_of_a_subset_are_generated_for_the_subset_only(tiny_llama, tmp_path):
     study = _study(tiny_llama, tmp_path, "0,1")
     path = study.rows_path(Cell(1, "add", 1.0), "harm_test", subset=3, seed=42)
