@@ -45,6 +45,11 @@ def register(subparsers) -> None:
     parser.add_argument("--layer", default="0.5", help="steered layer (index or depth fraction)")
     parser.add_argument("--skip-naive", action="store_true", help="skip the slow naive loop")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--study", action="store_true",
+                        help="time one (cell, split) unit of the study by stage (prefill, propensity, decode, fluency, "
+                             "text metrics) against the pipeline before the study-level levers, with a figure")
+    parser.add_argument("--profile", default="fast", help="with --study: the study profile whose unit is timed")
+    parser.add_argument("--out", default="reports/bench", help="with --study: where the figure is written")
     parser.set_defaults(func=run)
 
 
@@ -121,6 +126,11 @@ def _naive_loop(model, texts, steer, max_new_tokens: int) -> None:
 
 def run(args) -> int:
     from steerbench.model import load_model, resolve_layer
+
+    if args.study:
+        from steerbench import bench_study
+
+        return bench_study.run(args)
 
     model = load_model(args.model, device=args.device, dtype=args.dtype)
     layer_arg = float(args.layer) if "." in args.layer else int(args.layer)

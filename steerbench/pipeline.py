@@ -458,7 +458,7 @@ class Study:
         ``cell`` (the baseline; an ``add`` cell of the untampered direction r0 restores refusal), labelled
         with the attack and with each completion's drift from the untampered model's baseline completion of
         the same prompt (common random numbers pair them). Step 0 is the untampered model itself."""
-        from steerbench.rows import _drift
+        from steerbench.rows import drift_from_baseline
 
         runner = self._runs_on(attack)
         if runner is not self:  # a base-control attack: the unmodified base, its own step 0
@@ -474,7 +474,7 @@ class Study:
         reference = pd.read_parquet(untampered)
         tag = hashlib.sha256(untampered.name.encode()).hexdigest()[:8]
         return _derived(source, f"attack-{attack}-t{steps}-s{seed}-{tag}", lambda frame: with_attack_labels(
-            frame.assign(drift=_drift(frame, reference)), attack, steps, seed))
+            frame.assign(drift=drift_from_baseline(frame, reference)), attack, steps, seed))
 
     def attack_direction_path(self, attack: str, steps: int, seed: int) -> Path:
         """Direction persistence at one checkpoint (a cached JSON file): per layer, the cosine between the attacked
@@ -558,10 +558,11 @@ def open_study(config, *, rootdir: Path, progress: Callable[[str], None] = _noop
     With ``use_cache`` off, results go to a scratch cache shared by this run's workers only
     (``run_token`` identifies the run), so nothing from earlier runs is reused.
     """
-    from steerbench.config import resolve_direction
+    from steerbench.config import resolve_direction, resolve_numerics
     from steerbench.model import load_model
 
-    config = resolve_direction(config)
+    config = resolve_numerics(resolve_direction(config))  # both idempotent: a StudyConfig made in code gets the keys
+    # a loaded one has
     model = model or load_model(config.model, device=config.device, dtype=config.dtype)
     prompts = study_prompts(config, rootdir)
     cache_root = Path(config.cache_dir)

@@ -107,7 +107,7 @@ def completion_rows(model, prompt_set, split: str, cell, steer, *, seed: int, ge
         })
     frame = pd.DataFrame.from_records(records)
     if baseline is not None:
-        frame["drift"] = _drift(frame, baseline)
+        frame["drift"] = drift_from_baseline(frame, baseline)
     return conform(with_attack_labels(score_texts(frame)))
 
 
@@ -186,7 +186,7 @@ def pair_rows(first, second):
     return a.reset_index(drop=True), b.reset_index(drop=True)
 
 
-def _drift(frame, baseline):
+def drift_from_baseline(frame, baseline):
     """Per-row 1 - cosine(MiniLM(baseline completion), MiniLM(steered completion)), paired by CRN."""
     base = baseline.set_index(["prompt_id", "sample_index"])["completion"]
     keys = list(zip(frame["prompt_id"], frame["sample_index"]))
