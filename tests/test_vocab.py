@@ -10,7 +10,7 @@ from steerbench.gates import load_gates
 
 
 def test_modules_use_the_vocabulary_not_copies():
-    from steerbench import config, directions, interventions, model, records
+    from steerbench import config, device, directions, interventions, model, records
     from steerbench.metrics import coherence
     from steerbench.pipeline import CORE_SPLITS, VARIANTS
     from steerbench.prompts import load, make
@@ -20,7 +20,8 @@ def test_modules_use_the_vocabulary_not_copies():
     assert directions.METHODS is vocab.DIRECTION_METHODS and config.CONFIG_DIRECTION_METHODS is vocab.CONFIG_DIRECTION_METHODS
     assert set(vocab.CONFIG_DIRECTION_METHODS) - {"auto"} <= set(vocab.DIRECTION_METHODS)
     assert config.HOOK_POINTS is directions.HOOK_POINTS is vocab.HOOK_POINTS
-    assert config.DTYPES is model.DTYPES is vocab.DTYPES
+    assert model.DTYPES is vocab.DTYPES and config.CONFIG_DTYPES is device.CONFIG_DTYPES is vocab.CONFIG_DTYPES
+    assert vocab.CONFIG_DTYPES == (vocab.AUTO, *vocab.DTYPES)
     assert CORE_SPLITS is load.CORE_SPLITS is tables.SPLITS is vocab.CORE_SPLITS
     assert VARIANTS is vocab.VARIANTS and records.QUESTIONS is vocab.QUESTIONS
     assert coherence.OUTCOMES is vocab.OUTCOMES and make.OUTPUT_FILES is vocab.PROMPT_FILES
