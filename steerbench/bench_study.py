@@ -115,8 +115,8 @@ def save_figure(result: dict, path: Path) -> Path:
     ax.invert_yaxis()
     ax.set_xlabel("seconds")
     ax.set_xlim(0, result["previous_total_s"] * 1.15)
-    ax.set_title(f"one study unit: {result['model']}, {result['split']} x {result['cell']}, {result['n_prompts']} "
-                 f"prompts, {result['max_new_tokens']} tokens ({result['device']}): previous / current "
+    ax.set_title(f"one study unit: {result['model']}, {result['split']} x {result['cell']}, {result['n_prompts']} prompts, "
+                 f"{result['max_new_tokens']} tokens ({result['device']})\nprevious / current pipeline: "
                  f"{result['previous_vs_current']:.2f}x", fontsize=9)
     ax.legend(ncol=5, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.3), frameon=False)
     fig.tight_layout()
