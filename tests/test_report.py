@@ -153,3 +153,19 @@ def test_gather_rows_dedups_by_path_and_row_key_but_keeps_variants_and_seeds(tmp
     assert gathered.equals(gather_rows([str(p) for p in reversed(files)]))  # order-independent
     assert main_rows(gathered, seed=0).drop(columns="variant").reset_index(drop=True).equals(
         gather_rows([str(files[0])]).drop(columns="variant"))  # fmt: skip
+
+
+def test_a_row_two_files_hold_comes_from_the_larger_file(tmp_path):
+    """A standalone sample of a split (the sanity checks') holds the split's completions with floats rounded
+    differently; results.parquet keeps the whole split's values, whichever path sorts first."""
+    from steerbench.report.run_dir import gather_rows
+
+    whole = synthetic_results(n_prompts=4).assign(variant="main")
+    sample = whole[whole["prompt_id"].isin(whole["prompt_id"].unique()[:2])]
+    sample = sample.assign(refusal_logodds=sample["refusal_logodds"] + 1e-5)
+    for first, second in (("a", "b"), ("b", "a")):  # the sample's path sorts first, then last
+        sample.to_parquet(tmp_path / f"{first}.parquet", index=False)
+        whole.to_parquet(tmp_path / f"{second}.parquet", index=False)
+        gathered = gather_rows([str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet")])
+        assert len(gathered) == len(whole)
+        assert gathered.equals(gather_rows([str(tmp_path / f"{second}.parquet")]))

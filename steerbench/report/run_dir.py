@@ -39,6 +39,10 @@ def gather_rows(row_files: list[tuple[str, str]] | list[str]) -> pd.DataFrame:
     seed when present. The order depends only on the rows (model, split, cell, variant, seed,
     prompt_id, sample_index), never on which worker recorded which file, so ``-n 0`` and ``-n 4``
     produce the same results.parquet.
+
+    A row two files hold is taken from the larger file: a standalone sample of a split (the sanity checks')
+    has the split's completions but floats rounded with other batch neighbours (~1e-5 nats), so a run's
+    rows of the whole split do not depend on whether a sample of it was also recorded.
     """
     frames = []
     pairs = [(p, "") if isinstance(p, (str, Path)) else tuple(p) for p in row_files]
@@ -53,6 +57,7 @@ def gather_rows(row_files: list[tuple[str, str]] | list[str]) -> pd.DataFrame:
             frames.append(frame.assign(model=model))
     if not frames:
         return pd.DataFrame({column: pd.Series(dtype="object") for column in RESULT_COLUMNS})
+    frames.sort(key=len, reverse=True)  # stable: equal sizes keep the path order
     rows = pd.concat(frames, ignore_index=True)
     rows = rows.drop_duplicates(subset=row_key(rows.columns), keep="first")
     rows = rows.sort_values([c for c in ROW_ORDER if c in rows.columns], kind="stable").reset_index(drop=True)
