@@ -79,8 +79,9 @@ def measure_study_cell(study, cell, split: str = "harm_test") -> dict:
         refusal_logodds(model, texts, steers, batch_size=gen.batch_size),
         prefix_logodds(model, texts, steers, refusal_prefix=d.refusal_prefix, compliance_prefix=d.compliance_prefix,
                        batch_size=gen.batch_size)))
-    propensity_s = prefill_scored_s - prefill_s
-    current = {"prefill": prefill_s, "propensity": propensity_s, "decode": sampling_s - prefill_scored_s,
+    # two stages are differences of timings: 0 where the work is below the timer's run-to-run noise (tiny models)
+    propensity_s = max(0.0, prefill_scored_s - prefill_s)
+    current = {"prefill": prefill_s, "propensity": propensity_s, "decode": max(0.0, sampling_s - prefill_scored_s),
                "fluency": fluency_warm_s, "text_metrics": text_s}
     previous = {**current, "propensity": previous_propensity_s, "fluency": fluency_cold_s}
     total, previous_total = sum(current.values()), sum(previous.values())
