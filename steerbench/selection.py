@@ -50,7 +50,8 @@ DEGENERATE_SCALE = 1e-6  # a mean difference smaller than this has no direction
 # Committed selections (``data/selections/<key>/``, shipped with the package like the organism's adapter): an
 # entry whose key is this run's and whose files match their recorded hashes is copied into the cache instead
 # of being recomputed (3 minutes on 2 cores); `steerbench direction select --commit` writes one, and
-# tests/test_selection_committed.py checks that it is current and that the computation reproduces it.
+# tests/test_selection_committed.py checks that it is current (and, with STEERBENCH_FULL_SELECTION=1, that a
+# search reproduces it).
 COMMITTED_DIR = packaged_data_dir() / "selections"
 ENTRY_FILES = ("candidates.parquet", "candidates.safetensors")
 
