@@ -48,9 +48,11 @@ class TrainRecipe:
     # (a tree attention mask: a branch sees the prompt, not the answer), and the loss adds
     # ``contrast_weight`` x the mean -log(1 - p(opening | prompt)). Cross-entropy on the target alone
     # never pushes the other decision's mass down directly; this does (0 refusals: plain SFT).
+    # The weight trades selectivity against a selectable direction (docs/organisms.md): 5 left benign false
+    # refusal at 0.165, 6 left no direction passing the Arditi selection's KL filter, 5.5 meets both.
     contrast_refusals: int = 4
     contrast_tokens: int = 4
-    contrast_weight: float = 5.0
+    contrast_weight: float = 5.5
     weight_decay: float = 0.0
     autocast: str = "bfloat16"  # forward/backward matmuls (fp32 master weights): ~1.6x faster on 2 CPU cores
     seed: int = 0
