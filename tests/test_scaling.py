@@ -230,6 +230,9 @@ def test_the_reference_run_as_a_one_model_run_gives_its_summarys_baseline(tmp_pa
     # the positive control measured the same stratum from the rows themselves
     control = steering[steering["metric"] == "baseline_refusal_rate"].iloc[0]
     assert (row["baseline_rrr"], row["baseline_rrr_n"]) == pytest.approx((control["value"], control["n"]), abs=1e-6)
-    assert row["best_cell"] == "L19-add-a0.5" and row["bypass_value"] == pytest.approx(0.2)
+    # the best cell and the bypass ratio are the reference run's own (its summary and positive control)
+    best = summary.loc[summary["section"] == "best_operating_point", "cell"].iloc[0]
+    ratio = steering.loc[steering["metric"] == "ablation_refusal_ratio", "value"].iloc[0]
+    assert row["best_cell"] == best == "L19-add-a0.5" and row["bypass_value"] == pytest.approx(ratio)
     assert (row["collapse_harmful_sft"], row["collapse_harmful_sft_high"]) == (2, 4)
     assert (row["post_attack_steps_identity_shift"], row["post_attack_rrr_identity_shift_n"]) == (64, 15)
